@@ -1,0 +1,85 @@
+"""Label maps and one-hot masks: conversion and validation with errors that say what to fix.
+
+Every model in this package consumes a one-hot mask M of shape (B, K, H, W) (paper notation,
+spec §0). Users hand us integer label maps far more often, so the conversion lives here, next to
+the checks that turn silent mistakes (a 255 border, a 20-class map into a 19-class model, an RGB
+colour mask) into a ``ValueError`` that names the problem and the expected value.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def labels_to_one_hot(labels: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
+    """Integer labels (B, H, W) -> float one-hot (B, K, H, W).
+
+    Pixels equal to ``ignore_index`` get an all-zero column: they belong to no class, so they
+    neither feed the mask embedder nor count in the attention loss. Any other value outside
+    [0, K) is an error, never clipped.
+    """
+    if labels.dim() != 3:
+        raise ValueError(f"label map must have shape (B, H, W), got {tuple(labels.shape)}")
+    if labels.is_floating_point():
+        if not torch.equal(labels, labels.round()):
+            raise ValueError("label map holds non-integer values; pass integer class ids")
+        labels = labels.long()
+    labels = labels.long()
+    valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        values = sorted(torch.unique(labels[bad]).tolist())[:10]
+        hint = "" if ignore_index is None else f" (ignore label {ignore_index} is allowed)"
+        raise ValueError(
+            f"label values {values} are outside [0, {num_classes}){hint}; the model expects "
+            f"{num_classes} classes. Check the dataset's class count or set ignore_index."
+        )
+    one_hot = F.one_hot(labels.clamp(0, num_classes - 1) * valid, num_classes)  # (B, H, W, K)
+    one_hot = one_hot * valid.unsqueeze(-1)  # ignore pixels -> all zero
+    return one_hot.permute(0, 3, 1, 2).float()  # (B, K, H, W)
+
+
+def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False) -> None:
+    """Raise ``ValueError`` unless ``mask`` (B, K, H, W) is a one-hot mask with K channels."""
+    if mask.dim() != 4:
+        raise ValueError(f"one-hot mask must have shape (B, K, H, W), got {tuple(mask.shape)}")
+    if mask.shape[1] != num_classes:
+        raise ValueError(
+            f"mask has {mask.shape[1]} class channels but the model expects {num_classes}; "
+            "build the model with the dataset's class count (config.num_classes)."
+        )
+    if not torch.all((mask == 0) | (mask == 1)):
+        raise ValueError("one-hot mask holds values other than 0 and 1; pass integer labels instead")
+    per_pixel = mask.sum(dim=1)
+    if (per_pixel > 1).any() or (not allow_empty_pixels and (per_pixel < 1).any()):
+        raise ValueError(
+            "mask is not one-hot: some pixels belong to "
+            f"{int(per_pixel.max())} classes and some to {int(per_pixel.min())}; every pixel "
+            "must have exactly one class. For hand-composed masks use model.embed_mask/decode."
+        )
+
+
+def as_one_hot(mask: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
+    """Accept integer labels (B, H, W) or a one-hot mask (B, K, H, W); return validated one-hot."""
+    if mask.dim() == 3:
+        return labels_to_one_hot(mask, num_classes, ignore_index)
+    if mask.dim() == 4:
+        if mask.shape[1] == 1:
+            raise ValueError(
+                "mask has shape (B, 1, H, W); pass integer labels as (B, H, W) or a one-hot "
+                f"mask as (B, {num_classes}, H, W)"
+            )
+        check_one_hot(mask, num_classes, allow_empty_pixels=ignore_index is not None)
+        return mask.float()
+    raise ValueError(
+        f"mask must be labels (B, H, W) or one-hot (B, {num_classes}, H, W), got {tuple(mask.shape)}"
+    )
+
+
+def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """Nearest-neighbour resize of a (B, K, H, W) mask (spec §1.2, §2, §4: always 'nearest')."""
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask, size=size, mode="nearest")

@@ -1,0 +1,118 @@
+"""The generator's building blocks (spec §3): ResBlock, GEGLU feed-forward, transformer block,
+spatial transformer. Module names follow the latent-diffusion convention the authors used
+(``in_layers``, ``proj_in``, ``attn2`` …) so that their checkpoints map onto ours one to one.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .attention import CrossAttention, SelfAttention
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype (spec §3: stable under autocast)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero-initialise: the block starts as the identity (spec §3 "Initialisation")."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class ResBlock(nn.Module):
+    """Diffusion-UNet ResBlock without time embedding: skip(x) + conv(SiLU(GN(conv(SiLU(GN(x))))))."""
+
+    def __init__(self, c_in: int, c_out: int, upsample: bool, groups: int = 32) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.in_layers = nn.Sequential(GroupNorm32(groups, c_in), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.out_layers = nn.Sequential(
+            GroupNorm32(groups, c_out),
+            nn.SiLU(),
+            nn.Dropout(0.0),
+            zero_module(nn.Conv2d(c_out, c_out, 3, padding=1)),  # zero-init: block = skip at init
+        )
+        self.skip_connection = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, c_in, H, W) -> (B, c_out, H', W')
+        h = self.in_layers[:-1](x)  # GN -> SiLU
+        if self.upsample:  # nearest x2 on both paths, *after* the activation
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        h = self.out_layers(self.in_layers[-1](h))
+        return self.skip_connection(x) + h
+
+
+class GEGLU(nn.Module):
+    """Linear(d -> 2·d_ff), split into (a, gate) in that order, a · GELU(gate) (exact erf GELU)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim, 2 * hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, gate = self.proj(x).chunk(2, dim=-1)
+        return a * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(GEGLU(dim, mult * dim), nn.Dropout(0.0), nn.Linear(mult * dim, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm block: [self-attn] -> class-adaptive cross-attn -> GEGLU FF, each residual."""
+
+    def __init__(self, inner: int, heads: int, style_dim: int, self_attention: bool, ff_mult: int, processor: str):
+        super().__init__()
+        if self_attention:
+            self.norm1 = nn.LayerNorm(inner)
+            self.attn1 = SelfAttention(inner, heads, processor)
+        self.has_self_attention = self_attention
+        self.norm2 = nn.LayerNorm(inner)
+        self.attn2 = CrossAttention(inner, style_dim, heads)
+        self.norm3 = nn.LayerNorm(inner)
+        self.ff = FeedForward(inner, ff_mult)
+
+    def forward(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        if self.has_self_attention:
+            x = self.attn1(self.norm1(x)) + x
+        out, logits = self.attn2(self.norm2(x), styles)
+        x = out + x
+        x = self.ff(self.norm3(x)) + x
+        return x, logits
+
+
+class SpatialTransformer(nn.Module):
+    """GN -> 1x1 proj_in -> tokens -> TransformerBlock -> 1x1 proj_out (zero-init) -> + input."""
+
+    def __init__(self, channels: int, heads: int, head_dim: int, style_dim: int, self_attention: bool,
+                 groups: int = 32, ff_mult: int = 4, processor: str = "sdpa") -> None:
+        super().__init__()
+        inner = heads * head_dim
+        self.heads = heads
+        self.norm = GroupNorm32(groups, channels, eps=1e-6)
+        self.proj_in = nn.Conv2d(channels, inner, 1)
+        self.block = TransformerBlock(inner, heads, style_dim, self_attention, ff_mult, processor)
+        self.proj_out = zero_module(nn.Conv2d(inner, channels, 1))
+
+    def forward(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, c, H, W), styles (B, K, style_dim) -> x (B, c, H, W), logits (B, heads, K, H, W)."""
+        _, _, height, width = x.shape
+        h = self.proj_in(self.norm(x))
+        h = rearrange(h, "b c h w -> b (h w) c")  # row-major tokens
+        h, logits = self.block(h, styles)
+        h = rearrange(h, "b (h w) c -> b c h w", h=height, w=width)
+        logits = rearrange(logits, "b n (h w) k -> b n k h w", h=height, w=width)
+        return self.proj_out(h) + x, logits

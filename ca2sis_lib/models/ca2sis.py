@@ -1,0 +1,198 @@
+"""CA²-SIS: semantic image synthesis with class-adaptive cross-attention (Fontanini et al. 2025).
+
+    image, mask ──► GroupedStyleEncoder ──► styles (B, K, 1280)  one code per class   (spec §2)
+    mask ─────────► MaskEmbedder ─────────► tokens (B, K-1, 256) one shape per class  (spec §1)
+    tokens ──► 1x1 conv ──► 5 × [ResBlock → SpatialTransformer(self?, cross(styles))] ──► RGB (§3)
+
+The mask reaches the image only through the tokens: every cross-attention layer lets each pixel
+choose among the K class codes, and the attention loss L_att (§4) teaches those choices to follow
+the mask. Generation therefore also works *without* a mask, from tokens and styles alone — which
+is what every editing operation (§6) and noise-driven generation (§5) do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..masks import as_one_hot, resize_mask
+from .attention import PROCESSORS, SelfAttention
+from .blocks import ResBlock, SpatialTransformer
+from .config import CA2SISConfig
+from .mapping import MappingNetwork
+from .mask_embedder import MaskEmbedder, TokenToFeatures
+from .style_encoder import GroupedStyleEncoder
+
+
+@dataclass
+class CA2SISOutput:
+    image: Tensor  # (B, 3, H, W) in [-1, 1]
+    attn_loss: Tensor | None  # L_att (scalar); None when no attention target was given
+    attention: dict[str, Tensor] | None = None  # layer -> pre-softmax logits (B, heads, K, h, w)
+    styles: Tensor | None = None  # (B, K, style_code_dim)
+    tokens: Tensor | None = None  # (B, K', L)
+
+
+def attention_loss(layer_logits: list[Tensor], mask: Tensor) -> Tensor:
+    """L_att (spec §4): head-averaged pre-softmax logits vs the nearest-resized one-hot mask.
+
+    For each layer: BCE-with-logits per class (a mean over B·h·w), averaged over the K classes
+    (background and absent classes included); then the mean over layers. Pixels that belong to no
+    class (an ignore label) are left out; without them this is exactly the authors' loss.
+    """
+    losses = []
+    for logits in layer_logits:  # (B, heads, K, h, w)
+        mean_logits = logits.float().mean(dim=1)  # (B, K, h, w): average over heads
+        target = resize_mask(mask, tuple(mean_logits.shape[-2:]))  # works for non-square maps too
+        bce = F.binary_cross_entropy_with_logits(mean_logits, target, reduction="none")
+        valid = target.sum(dim=1, keepdim=True) > 0  # (B, 1, h, w)
+        if bool(valid.all()):
+            losses.append(bce.mean())
+        else:
+            losses.append((bce * valid).sum() / (valid.sum() * bce.shape[1]).clamp_min(1))
+    return torch.stack(losses).mean()
+
+
+class CrossAttentionGenerator(nn.Module):
+    """Decoder of spec §3: tokens and styles -> image. Stage i = ResBlock then SpatialTransformer."""
+
+    def __init__(self, config: CA2SISConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.input_conv = TokenToFeatures(config.embed_classes, config.token_size, config.input_channels)
+        self.stages = nn.ModuleList()
+        c_in = config.input_channels
+        for stage in config.stages:
+            block = nn.Module()
+            block.res = ResBlock(c_in, stage.channels, stage.upsample, config.norm_groups)
+            block.transformer = SpatialTransformer(
+                stage.channels, stage.heads, stage.head_dim, config.style_code_dim, stage.self_attention,
+                config.norm_groups, config.ff_mult, config.attention_backend,
+            )
+            self.stages.append(block)
+            c_in = stage.channels
+        self.out_conv = nn.Conv2d(c_in, 3, 1)
+
+    def forward(self, tokens: Tensor, styles: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """tokens (B, K', L), styles (B, K, D) -> image (B, 3, H, W), logits per layer."""
+        x = self.input_conv(tokens)  # (B, C0, L0, L0)
+        all_logits = []
+        use_checkpoint = self.config.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for stage in self.stages:
+            x = stage.res(x)  # (B, c, h, w), h doubles on upsampling stages
+            if use_checkpoint:  # recompute the transformer in backward: less memory, more time
+                x, logits = checkpoint(stage.transformer, x, styles, use_reentrant=False)
+            else:
+                x, logits = stage.transformer(x, styles)
+            all_logits.append(logits)  # (B, heads, K, h, w)
+        return torch.tanh(self.out_conv(x)), all_logits
+
+
+class CA2SIS(nn.Module):
+    def __init__(self, config: CA2SISConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.mask_embedder = MaskEmbedder(config.embed_resolution, config.token_size, config.exclude_background)
+        self.style_encoder = GroupedStyleEncoder(
+            config.num_classes, config.style_features_per_class, config.style_downsamples,
+            config.style_upsamples, config.style_dim, config.style_class_aligned,
+        )
+        self.generator = CrossAttentionGenerator(config)
+        self.mapping = MappingNetwork(
+            config.num_classes, config.noise_dim, config.mapping_hidden, config.style_code_dim,
+            config.mapping_shared_layers, config.mapping_head_layers,
+        )
+
+    # -- input checks ---------------------------------------------------------------------
+    def prepare_mask(self, mask: Tensor) -> Tensor:
+        """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
+        return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
+
+    def check_image(self, image: Tensor, mask: Tensor | None = None) -> None:
+        size = self.config.image_size
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
+        if tuple(image.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"image size {tuple(image.shape[-2:])} is not supported by this config: expected "
+                f"({size}, {size}); resize the data or build the model with image_size={image.shape[-1]}"
+            )
+        if mask is not None and tuple(mask.shape[-2:]) != tuple(image.shape[-2:]):
+            raise ValueError(
+                f"image is {tuple(image.shape[-2:])} but mask is {tuple(mask.shape[-2:])}; they must "
+                "match (resize the mask with nearest-neighbour interpolation)"
+            )
+        if mask is not None and mask.shape[0] != image.shape[0]:
+            raise ValueError(f"image batch {image.shape[0]} != mask batch {mask.shape[0]}")
+
+    # -- the parts (every editing operation composes these) --------------------------------
+    def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:
+        """image (B, 3, H, W), one-hot mask (B, K, H, W) -> styles (B, K, style_code_dim)."""
+        return self.style_encoder(image, mask)
+
+    def embed_mask(self, mask: Tensor) -> Tensor:
+        """(Possibly hand-composed) one-hot mask (B, K, H, W) -> shape tokens (B, K', L)."""
+        return self.mask_embedder(mask)
+
+    def styles_from_noise(self, z: Tensor, present: Tensor | None = None) -> Tensor:
+        """Noise (B, noise_dim) and class presence (B, K) -> styles (B, K, style_code_dim) (§5)."""
+        return self.mapping(z, present)
+
+    def decode(self, tokens: Tensor, styles: Tensor, attn_target: Tensor | None = None,
+               return_attention: bool = False) -> CA2SISOutput:
+        """Tokens and styles -> image. ``attn_target`` (one-hot mask) only adds L_att: the image
+        is the same with or without it (spec §4)."""
+        image, logits = self.generator(tokens, styles)
+        loss = attention_loss(logits, attn_target) if attn_target is not None else None
+        attention = None
+        if return_attention:
+            attention = {name: lg for name, lg in zip(self.attention_layer_names(), logits)}
+        return CA2SISOutput(image=image, attn_loss=loss, attention=attention, styles=styles, tokens=tokens)
+
+    def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False) -> CA2SISOutput:
+        """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot)."""
+        self.check_image(image, mask)
+        one_hot = self.prepare_mask(mask)
+        styles = self.encode_style(image, one_hot)
+        tokens = self.embed_mask(one_hot)
+        return self.decode(tokens, styles, attn_target=one_hot, return_attention=return_attention)
+
+    # -- helpers --------------------------------------------------------------------------
+    def attention_layer_names(self) -> list[str]:
+        size = self.config.token_size
+        names = []
+        for stage in self.config.stages:
+            size *= 2 if stage.upsample else 1
+            names.append(f"cross@{size}")
+        return names
+
+    def self_attention_layers(self) -> dict[str, SelfAttention]:
+        return {
+            name: stage.transformer.block.attn1
+            for name, stage in zip(self.attention_layer_names(), self.generator.stages)
+            if stage.transformer.block.has_self_attention
+        }
+
+    def set_attention_backend(self, name: str) -> None:
+        """Swap the self-attention arithmetic ('sdpa' or 'reference'); weights are untouched."""
+        if name not in PROCESSORS:
+            raise ValueError(f"unknown attention backend {name!r}; choose from {sorted(PROCESSORS)}")
+        for layer in self.self_attention_layers().values():
+            layer.processor = PROCESSORS[name]()
+
+    def parameter_counts(self) -> dict[str, int]:
+        def count(m: nn.Module) -> int:
+            return sum(p.numel() for p in m.parameters())
+
+        counts = {
+            "mask_embedder": count(self.mask_embedder),
+            "style_encoder": count(self.style_encoder),
+            "mapping": count(self.mapping),
+            "decoder": count(self.generator),
+        }
+        counts["total"] = sum(counts.values())
+        return counts

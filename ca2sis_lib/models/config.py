@@ -1,0 +1,153 @@
+"""Configuration of a CA²-SIS model, with the authors' preset and a CPU-sized one.
+
+``CA2SISConfig.paper()`` reproduces the authors' CelebAMask-HQ generator exactly (spec §3 table,
+77,229,243 parameters); ``CA2SISConfig.tiny()`` keeps every structural element at 64×64 so a
+laptop CPU can train it in minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One generator stage: ResBlock(c_in -> channels, up?) then a SpatialTransformer (spec §3)."""
+
+    channels: int  # output channels of the ResBlock (= transformer width c)
+    heads: int  # attention heads; inner width = heads * head_dim
+    head_dim: int
+    self_attention: bool  # stages 1-3 of the paper have self-attention, 4-5 cross only
+    upsample: bool  # nearest x2 inside the ResBlock
+
+    @property
+    def inner(self) -> int:
+        return self.heads * self.head_dim
+
+
+ATTENTION_BACKENDS = ("sdpa", "reference")
+
+
+@dataclass(frozen=True)
+class CA2SISConfig:
+    image_size: int = 256
+    num_classes: int = 19  # K, background (class 0) included
+    exclude_background: bool = True  # drop class 0 before the mask embedder (spec §1.1)
+    ignore_index: int | None = None  # label value that belongs to no class (e.g. 255)
+    # §1 mask embedder: channels resized to embed_resolution², Linear(S² -> token_size²)
+    embed_resolution: int = 128
+    # §2 grouped style encoder
+    style_features_per_class: int = 4  # f
+    style_downsamples: int = 6
+    style_upsamples: int = 5
+    style_dim: int = 256  # D per level; the code is style_upsamples * D wide
+    style_class_aligned: bool = False  # ablation: concatenate skips per class (not the authors')
+    # §3 generator
+    input_channels: int = 512  # C0, the 1x1 conv of the mask tokens
+    stages: tuple[StageConfig, ...] = field(default_factory=tuple)
+    norm_groups: int = 32
+    ff_mult: int = 4
+    # §5 mapping network
+    noise_dim: int = 16
+    mapping_hidden: int = 512
+    mapping_shared_layers: int = 4
+    mapping_head_layers: int = 4
+    # execution (no effect on the function the model computes)
+    attention_backend: str = "sdpa"
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ValueError("config needs at least one generator stage")
+        size = self.image_size
+        if size % 64 or not 64 <= size <= 512:
+            raise ValueError(f"image_size must be a multiple of 64 in [64, 512], got {size}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        if size % (2**self.style_downsamples):
+            raise ValueError(
+                f"image_size {size} is not divisible by 2**style_downsamples = {2**self.style_downsamples}"
+            )
+        if not 1 <= self.style_upsamples < self.style_downsamples:
+            raise ValueError("style_upsamples must be in [1, style_downsamples)")
+        if size % (2**self.num_upsamples):
+            raise ValueError(f"image_size {size} is not divisible by 2**{self.num_upsamples} stage upsamplings")
+        if self.attention_backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention_backend must be one of {ATTENTION_BACKENDS}, got {self.attention_backend!r}")
+        widths = [self.input_channels] + [s.channels for s in self.stages]
+        for width in widths:
+            if width % self.norm_groups:
+                raise ValueError(f"channel width {width} is not divisible by norm_groups={self.norm_groups}")
+
+    # -- derived sizes -----------------------------------------------------------------------
+    @property
+    def num_upsamples(self) -> int:
+        return sum(s.upsample for s in self.stages)
+
+    @property
+    def token_size(self) -> int:
+        """Side of the generator's first feature map; each mask token is viewed as token_size²."""
+        return self.image_size // 2**self.num_upsamples
+
+    @property
+    def embed_classes(self) -> int:
+        """K' = classes seen by the mask embedder (K-1 when the background is excluded)."""
+        return self.num_classes - int(self.exclude_background)
+
+    @property
+    def style_code_dim(self) -> int:
+        return self.style_upsamples * self.style_dim
+
+    # -- presets ----------------------------------------------------------------------------
+    @classmethod
+    def paper(cls, **overrides: Any) -> "CA2SISConfig":
+        """The authors' CelebAMask-HQ model (spec §3): 256², K = 19, background excluded."""
+        stages = (
+            StageConfig(256, 8, 64, self_attention=True, upsample=False),  # res2/cross2 @16²
+            StageConfig(128, 8, 64, self_attention=True, upsample=True),  # res3/cross3 @32²
+            StageConfig(64, 8, 64, self_attention=True, upsample=True),  # res4/cross4 @64²
+            StageConfig(32, 8, 64, self_attention=False, upsample=True),  # res5/cross5 @128²
+            StageConfig(32, 4, 32, self_attention=False, upsample=True),  # res6/cross6 @256²
+        )
+        return dataclasses.replace(cls(stages=stages), **overrides)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> "CA2SISConfig":
+        """64² on a CPU: every structural element of the paper, about 2.5 M generator parameters."""
+        stages = (
+            StageConfig(128, 4, 32, self_attention=True, upsample=False),  # @16²
+            StageConfig(64, 4, 32, self_attention=True, upsample=True),  # @32²
+            StageConfig(32, 2, 32, self_attention=False, upsample=True),  # @64²
+        )
+        base = cls(
+            image_size=64,
+            num_classes=12,
+            embed_resolution=32,
+            style_features_per_class=4,
+            style_downsamples=4,
+            style_upsamples=3,
+            style_dim=64,
+            input_channels=256,
+            stages=stages,
+            mapping_hidden=256,
+        )
+        return dataclasses.replace(base, **overrides)
+
+    # -- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CA2SISConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CA2SISConfig keys {unknown}; valid keys: {sorted(known)}")
+        data = dict(data)
+        if "stages" in data:
+            data["stages"] = tuple(s if isinstance(s, StageConfig) else StageConfig(**s) for s in data["stages"])
+        return cls(**data)

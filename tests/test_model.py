@@ -1,0 +1,218 @@
+"""The CA²-SIS model against the spec: parameter counts, shapes, initial behaviour, bad input."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from ca2sis_lib.models import CA2SIS, CA2SISConfig
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    torch.manual_seed(0)
+    return CA2SIS(CA2SISConfig.paper()).eval()
+
+
+def _toy_batch(config, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    size = config.image_size
+    labels = torch.zeros(batch, size, size, dtype=torch.long)
+    for c in range(1, config.num_classes):  # nested rectangles so every class is present
+        lo = (c * size) // (2 * config.num_classes + 2)
+        labels[:, lo : size - lo, lo : size - lo - c % 3] = c
+    palette = torch.rand(batch, config.num_classes, 3, generator=g) * 2 - 1  # a colour per class
+    image = torch.stack([palette[b, labels[b]] for b in range(batch)]).permute(0, 3, 1, 2)
+    image = image + 0.05 * torch.randn(image.shape, generator=g)
+    return image.clamp(-1, 1), labels
+
+
+def test_paper_parameter_counts_match_the_authors(paper_model):
+    counts = paper_model.parameter_counts()
+    assert counts["total"] == 77_229_243
+    assert counts["mask_embedder"] == 4_194_560
+    assert counts["style_encoder"] == 18_069_304
+    assert counts["mapping"] == 28_244_224
+    assert counts["decoder"] == 26_721_155
+    stages = paper_model.generator.stages
+    assert _count(paper_model.generator.input_conv) == 9_728
+    assert [_count(s.res) for s in stages] == [1_902_848, 476_288, 119_360, 29_984, 18_624]
+    assert [_count(s.transformer) for s in stages] == [6_301_440, 6_169_984, 6_104_256, 5_021_280, 567_264]
+    assert _count(paper_model.generator.out_conv) == 99
+    assert counts["total"] - counts["mapping"] == 48_985_019
+
+
+def test_paper_shapes_and_initial_behaviour(paper_model):
+    config = paper_model.config
+    image, labels = _toy_batch(config)
+    with torch.no_grad():
+        out = paper_model(image, labels, return_attention=True)
+    assert out.styles.shape == (2, 19, 1280)
+    assert out.tokens.shape == (2, 18, 256)
+    assert out.image.shape == (2, 3, 256, 256)
+    shapes = [tuple(a.shape) for a in out.attention.values()]
+    assert shapes == [(2, 8, 19, 16, 16), (2, 8, 19, 32, 32), (2, 8, 19, 64, 64), (2, 8, 19, 128, 128),
+                      (2, 4, 19, 256, 256)]
+    assert abs(out.attn_loss.item() - math.log(2)) < 5e-3
+
+
+def test_attention_loss_is_ln2_at_initialisation():
+    # One random init lands within about ±2e-3 of ln 2 (logits are small but not zero); the
+    # expectation over initialisations is ln 2, so average five seeds.
+    config = CA2SISConfig.paper()
+    image, labels = _toy_batch(config, batch=1)
+    losses = []
+    for seed in range(5):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            losses.append(CA2SIS(config).eval()(image, labels).attn_loss.item())
+    assert abs(sum(losses) / len(losses) - math.log(2)) < 1e-3
+
+
+def test_every_spatial_transformer_is_the_identity_at_init():
+    model = CA2SIS(CA2SISConfig.tiny()).eval()
+    styles = torch.randn(2, model.config.num_classes, model.config.style_code_dim)
+    with torch.no_grad():
+        for stage in model.generator.stages:
+            x = torch.randn(2, stage.transformer.proj_in.in_channels, 8, 8)
+            y, _ = stage.transformer(x, styles)
+            assert torch.equal(x, y)
+            # ... and every ResBlock equals its skip path (zero-initialised output conv)
+            r = torch.randn(2, stage.res.in_layers[0].num_channels, 8, 8)
+            skip_in = torch.nn.functional.interpolate(r, scale_factor=2.0) if stage.res.upsample else r
+            assert torch.equal(stage.res(r), stage.res.skip_connection(skip_in))
+
+
+def test_image_does_not_depend_on_the_attention_target():
+    model = CA2SIS(CA2SISConfig.tiny()).eval()
+    for p in model.parameters():  # break the zero-init so the transformers matter
+        p.data.add_(0.05 * torch.randn_like(p))
+    image, labels = _toy_batch(model.config)
+    one_hot = model.prepare_mask(labels)
+    with torch.no_grad():
+        tokens, styles = model.embed_mask(one_hot), model.encode_style(image, one_hot)
+        with_target = model.decode(tokens, styles, attn_target=one_hot)
+        without = model.decode(tokens, styles)
+    assert without.attn_loss is None and with_target.attn_loss is not None
+    assert torch.equal(with_target.image, without.image)
+
+
+def test_tiny_preset_is_small_and_keeps_every_element():
+    config = CA2SISConfig.tiny()
+    model = CA2SIS(config)
+    counts = model.parameter_counts()
+    assert counts["total"] - counts["mapping"] <= 5_000_000
+    assert len(config.stages) >= 3 and all(True for _ in config.stages)
+    assert config.stages[0].self_attention and not config.stages[-1].self_attention
+    assert config.style_upsamples >= 2 and counts["mapping"] > 0
+
+
+def test_config_sizes_up_to_512():
+    config = CA2SISConfig.paper(image_size=512, embed_resolution=256)
+    assert config.token_size == 32 and config.style_code_dim == 1280
+    with pytest.raises(ValueError, match="multiple of 64"):
+        CA2SISConfig.paper(image_size=576)
+
+
+@pytest.mark.parametrize("size", [64, 128, 192, 320])
+def test_config_supports_multiples_of_64(size):
+    config = CA2SISConfig.tiny(image_size=size, embed_resolution=32, num_classes=5, exclude_background=False)
+    model = CA2SIS(config).eval()
+    image, labels = _toy_batch(config, batch=1)
+    with torch.no_grad():
+        out = model(image, labels)
+    assert out.image.shape == (1, 3, size, size)
+    assert out.tokens.shape[1] == 5
+
+
+def test_sdpa_and_reference_attention_agree():
+    model = CA2SIS(CA2SISConfig.tiny()).eval()
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    image, labels = _toy_batch(model.config)
+    with torch.no_grad():
+        fast = model(image, labels).image
+        model.set_attention_backend("reference")
+        slow = model(image, labels).image
+    assert (fast - slow).abs().max().item() < 1e-5
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(1)
+    plain = CA2SIS(CA2SISConfig.tiny())
+    for p in plain.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    ckpt = CA2SIS(CA2SISConfig.tiny(gradient_checkpointing=True))
+    ckpt.load_state_dict(plain.state_dict())
+    image, labels = _toy_batch(plain.config)
+    grads = []
+    for model in (plain, ckpt):
+        model.train()
+        out = model(image, labels)
+        (out.image.square().mean() + out.attn_loss).backward()
+        grads.append(model.generator.stages[0].transformer.block.attn2.to_k.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_tiny_preset_learns_reconstruction():
+    torch.manual_seed(0)
+    model = CA2SIS(CA2SISConfig.tiny())
+    image, labels = _toy_batch(model.config, batch=2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(50):
+        out = model(image, labels)
+        reconstruction = (out.image - image).abs().mean()
+        optimiser.zero_grad()
+        (reconstruction + out.attn_loss).backward()
+        optimiser.step()
+        losses.append((reconstruction.item(), out.attn_loss.item()))
+    assert losses[-1][0] < 0.5 * losses[0][0]  # L1 reconstruction at least halves
+    assert losses[-1][1] < 0.5 * losses[0][1]  # and the attention maps move toward the mask
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda c, img, lab: (img, torch.nn.functional.one_hot(lab, c.num_classes + 1).permute(0, 3, 1, 2)),
+         "expects 12"),
+        (lambda c, img, lab: (img, lab + c.num_classes), "outside [0, 12)"),
+        (lambda c, img, lab: (img, lab[:, :32, :32]), "must match"),
+        (lambda c, img, lab: (img[:, :, :32, :32], lab[:, :32, :32]), "not supported by this config"),
+        (lambda c, img, lab: (img, 0.5 * torch.nn.functional.one_hot(lab, c.num_classes).permute(0, 3, 1, 2)),
+         "other than 0 and 1"),
+        (lambda c, img, lab: (img, torch.ones(2, c.num_classes, 64, 64)), "not one-hot"),
+    ],
+    ids=["class-count", "label-range", "size-mismatch", "unsupported-size", "soft-one-hot", "multi-hot"],
+)
+def test_bad_input_names_the_problem(make, message):
+    config = CA2SISConfig.tiny()
+    model = CA2SIS(config)
+    image, labels = _toy_batch(config)
+    image, mask = make(config, image, labels)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model(image, mask)
+
+
+def test_ignore_label_is_allowed_only_when_configured():
+    image, labels = _toy_batch(CA2SISConfig.tiny())
+    labels[:, :4] = 255
+    with pytest.raises(ValueError, match="outside"):
+        CA2SIS(CA2SISConfig.tiny())(image, labels)
+    model = CA2SIS(CA2SISConfig.tiny(ignore_index=255))
+    out = model(image, labels)
+    assert torch.isfinite(out.attn_loss)
+
+
+def test_config_round_trip_and_unknown_keys():
+    config = CA2SISConfig.paper()
+    assert CA2SISConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown CA2SISConfig keys"):
+        CA2SISConfig.from_dict({"imagesize": 64})
+    with pytest.raises(ValueError, match="multiple of 64"):
+        CA2SISConfig.tiny(image_size=96)
