@@ -1,0 +1,32 @@
+# Two commands matter (see README): `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint strip bench checkpoints clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+## make run: execute every notebook on the toy default; executed copies and figures go to outputs/
+run: $(STAMP)
+	$(PY) scripts/run_notebooks.py --out outputs $(if $(SMOKE),--smoke,)
+
+## make test: lint, then every test (notebooks in smoke mode included)
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+## make strip: remove outputs and execution counts from notebooks/ (run before committing)
+strip: $(STAMP)
+	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
+
+clean:
+	rm -rf outputs .pytest_cache .ruff_cache
