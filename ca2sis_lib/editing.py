@@ -1,0 +1,205 @@
+"""Style and shape editing (spec §6). Every operation is zero-shot: training is pure reconstruction.
+
+CA²-SIS keeps *what* (one style code per class) and *where* (one shape token per class) in two
+separate tensors, so every edit is a swap or a blend of rows:
+
+    styles (B, K, D)   rows = classes, background included      -> style transfer, interpolation
+    tokens (B, K', L)  rows = classes, background excluded (K'=K-1) -> shape edits without a mask
+
+The SPADE family has per-class styles too (SEAN), but its layout *is* the mask, so its shape edits
+need a composed mask: ``compose_masks`` builds one with a stated overlap rule.
+
+All functions take a batch (A[i] is edited with B[i]), run under ``torch.no_grad`` on the model's
+device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .masks import as_one_hot, labels_to_one_hot
+
+
+def _is_ca2sis(model: nn.Module) -> bool:
+    return hasattr(model, "embed_mask")
+
+
+def _one_hot(model: nn.Module, mask: Tensor) -> Tensor:
+    return as_one_hot(mask, model.config.num_classes, getattr(model.config, "ignore_index", None)).to(
+        next(model.parameters()).device
+    )
+
+
+def _check_classes(model: nn.Module, classes: Sequence[int], reference: Tensor | None = None) -> list[int]:
+    classes = [int(c) for c in classes]
+    k = model.config.num_classes
+    bad = [c for c in classes if not 0 <= c < k]
+    if bad:
+        raise ValueError(f"class indices {bad} are out of range: the model has classes 0..{k - 1}")
+    if not classes:
+        raise ValueError("no classes given to edit")
+    if reference is not None:  # a class absent from the reference has no style or shape to give
+        present = reference.flatten(2).amax(-1) > 0  # (B, K)
+        for c in classes:
+            missing = (~present[:, c]).nonzero().flatten().tolist()
+            if missing:
+                raise ValueError(f"class {c} is absent from the reference mask of batch item(s) {missing}")
+    return classes
+
+
+def _decode(model: nn.Module, layout: Tensor, styles: Tensor) -> Tensor:
+    """CA²-SIS decodes from tokens; the SPADE family from a (composed) one-hot mask."""
+    return model.decode(layout, styles).image
+
+
+def _layout(model: nn.Module, one_hot: Tensor) -> Tensor:
+    return model.embed_mask(one_hot) if _is_ca2sis(model) else one_hot
+
+
+def _token_rows(model: nn.Module, classes: Sequence[int]) -> list[int]:
+    """Class index -> row of the token tensor (the background has no token when excluded)."""
+    shift = int(model.config.exclude_background)
+    if shift and 0 in classes:
+        raise ValueError("the background has no mask token in this model (exclude_background=True)")
+    return [c - shift for c in classes]
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, image: Tensor, mask: Tensor) -> Tensor:
+    one_hot = _one_hot(model, mask)
+    return _decode(model, _layout(model, one_hot), model.encode_style(image, one_hot))
+
+
+@torch.no_grad()
+def transfer_style(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
+                   classes: Sequence[int] | None = None) -> Tensor:
+    """A's layout with the style codes of ``classes`` taken from B (all classes: global transfer)."""
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
+    if classes is None:
+        styles = styles_b  # global style transfer: every code from B
+    else:
+        classes = _check_classes(model, classes, reference=b)
+        styles = styles_a.clone()
+        styles[:, classes] = styles_b[:, classes]
+    return _decode(model, _layout(model, a), styles)
+
+
+@torch.no_grad()
+def interpolate_style(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
+                      alphas: Sequence[float], classes: Sequence[int] | None = None) -> Tensor:
+    """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W)."""
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
+    rows = list(range(model.config.num_classes)) if classes is None else _check_classes(model, classes, b)
+    layout = _layout(model, a)
+    frames = []
+    for alpha in alphas:
+        styles = styles_a.clone()
+        styles[:, rows] = alpha * styles_a[:, rows] + (1 - alpha) * styles_b[:, rows]
+        frames.append(_decode(model, layout, styles))
+    return torch.stack(frames)
+
+
+def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Sequence[int]) -> Tensor:
+    """A's one-hot mask with channels ``classes`` taken from B's (spec §6). Not re-exclusivised:
+    the result may overlap or leave holes, and CA²-SIS's embedder resolves that itself."""
+    swapped = mask_a.clone()
+    swapped[:, list(classes)] = mask_b[:, list(classes)]
+    return swapped
+
+
+def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], max_iterations: int = 256) -> Tensor:
+    """A hand-made-style mask for the SPADE family: label maps (B, H, W) -> (B, H, W).
+
+    Overlap rule: B's pixels of ``classes`` are painted over A. Pixels where A had one of
+    ``classes`` and B has not become holes, filled by the nearest remaining class of A (grown one
+    pixel at a time, 4-neighbourhood, lowest class id winning ties).
+    """
+    classes_t = torch.tensor(list(classes), device=labels_a.device)
+    out = labels_a.clone()
+    hole = torch.isin(labels_a, classes_t)
+    out[hole] = -1
+    from_b = torch.isin(labels_b, classes_t)
+    out[from_b] = labels_b[from_b]
+    for _ in range(max_iterations):
+        holes = out < 0
+        if not holes.any():
+            break
+        big = torch.iinfo(out.dtype).max
+        filled = torch.where(out < 0, torch.full_like(out, big), out).unsqueeze(1).float()
+        neighbours = -F.max_pool2d(-F.pad(filled, (1, 1, 1, 1), value=big), 3, stride=1)  # min over 3x3
+        neighbours = neighbours.squeeze(1).long()
+        grow = holes & (neighbours < big)
+        out[grow] = neighbours[grow]
+    if (out < 0).any():
+        raise ValueError("compose_masks could not fill every hole: A has no class left outside the edited ones")
+    return out
+
+
+@torch.no_grad()
+def transfer_shape_with_mask(model: nn.Module, image_a: Tensor, mask_a: Tensor, mask_b: Tensor,
+                             classes: Sequence[int]) -> Tensor:
+    """Shape transfer through the mask: CA²-SIS re-embeds A's mask with channels swapped from B;
+    the SPADE family gets the composed mask of ``compose_masks``. Styles stay A's."""
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    classes = _check_classes(model, classes, reference=b)
+    styles = model.encode_style(image_a, a)  # encoded with A's original mask
+    if _is_ca2sis(model):
+        return _decode(model, model.embed_mask(swap_mask_channels(a, b, classes)), styles)
+    composed = compose_masks(a.argmax(1), b.argmax(1), classes)
+    return _decode(model, labels_to_one_hot(composed, model.config.num_classes), styles)
+
+
+@torch.no_grad()
+def transfer_shape_without_mask(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
+                                classes: Sequence[int], with_style: bool = True) -> Tensor:
+    """CA²-SIS only: replace A's *mask tokens* of ``classes`` by B's (and their style codes too when
+    ``with_style``) — the shape comes from B and no mask is ever composed (spec §6)."""
+    if not _is_ca2sis(model):
+        raise ValueError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
+                         "for the SPADE family use transfer_shape_with_mask (a composed mask)")
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    classes = _check_classes(model, classes, reference=b)
+    tokens_a, tokens_b = model.embed_mask(a), model.embed_mask(b)
+    rows = _token_rows(model, classes)
+    tokens_a[:, rows] = tokens_b[:, rows]
+    styles = model.encode_style(image_a, a)
+    if with_style:
+        styles[:, classes] = model.encode_style(image_b, b)[:, classes]
+    return _decode(model, tokens_a, styles)
+
+
+@torch.no_grad()
+def interpolate_shape(model: nn.Module, image_a: Tensor, mask_a: Tensor, mask_b: Tensor, classes: Sequence[int],
+                      alphas: Sequence[float]) -> Tensor:
+    """CA²-SIS: tokens α·t_A + (1-α)·t_A_sw, where t_A_sw embeds A's mask with ``classes`` swapped
+    from B; styles stay A's. Returns (len(alphas), B, 3, H, W)."""
+    if not _is_ca2sis(model):
+        raise ValueError("shape interpolation blends mask tokens: only CA²-SIS has them")
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    classes = _check_classes(model, classes, reference=b)
+    tokens_a, tokens_sw = model.embed_mask(a), model.embed_mask(swap_mask_channels(a, b, classes))
+    styles = model.encode_style(image_a, a)
+    return torch.stack([_decode(model, alpha * tokens_a + (1 - alpha) * tokens_sw, styles) for alpha in alphas])
+
+
+@torch.no_grad()
+def generate_from_noise(model: nn.Module, mask: Tensor, num_samples: int = 4, seed: int = 0) -> Tensor:
+    """Multimodal generation (spec §5): style codes from the mapping network for one layout.
+    Returns (num_samples, B, 3, H, W). Meaningful after the mapping stage of training."""
+    if not _is_ca2sis(model):
+        raise ValueError("noise-driven generation needs the CA²-SIS mapping network")
+    one_hot = _one_hot(model, mask)
+    present = one_hot.flatten(2).amax(-1) > 0  # (B, K)
+    tokens = model.embed_mask(one_hot)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    frames = []
+    for _ in range(num_samples):
+        z = torch.randn(one_hot.shape[0], model.config.noise_dim, generator=g).to(one_hot.device)
+        frames.append(_decode(model, tokens, model.styles_from_noise(z, present)))
+    return torch.stack(frames)

@@ -1,0 +1,96 @@
+"""Training losses (spec §7): hinge GAN, discriminator feature matching, VGG19 perceptual loss,
+an L1 reconstruction term, and (from the model) the attention loss L_att.
+
+The generator's objective in the paper recipe is
+
+    L_G = L_GAN + 10 · L_FM + 10 · L_VGG + 1 · L_att                     (spec §7)
+
+VGG19 needs ImageNet weights. They are used when torchvision has them cached (or may download
+them, on Colab); otherwise ``PerceptualLoss`` says so once and the trainer falls back to an L1
+term — a documented deviation that lets the project train without any download.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+DiscriminatorOutput = list[list[Tensor]]  # per scale: intermediate features, patch logits last
+
+
+def hinge_d_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) -> Tensor:
+    """mean ReLU(1 - D(real)) + mean ReLU(1 + D(fake)), averaged over scales."""
+    losses = [F.relu(1 - r[-1]).mean() + F.relu(1 + f[-1]).mean() for r, f in zip(real, fake)]
+    return torch.stack(losses).mean()
+
+
+def hinge_g_loss(fake: DiscriminatorOutput) -> Tensor:
+    """-mean D(fake), averaged over scales."""
+    return torch.stack([-f[-1].mean() for f in fake]).mean()
+
+
+def feature_matching_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) -> Tensor:
+    """L1 between D's intermediate features of fake and (detached) real, summed over layers,
+    divided by the number of scales (SPADE/pix2pixHD convention; λ = 10 is applied by the caller)."""
+    total = fake[0][0].new_zeros(())
+    for r_scale, f_scale in zip(real, fake):
+        for r, f in zip(r_scale[:-1], f_scale[:-1]):
+            total = total + F.l1_loss(f, r.detach())
+    return total / len(fake)
+
+
+VGG_LAYERS = {1: 1 / 32, 6: 1 / 16, 11: 1 / 8, 20: 1 / 4, 29: 1.0}  # relu1_1 … relu5_1 of vgg19.features
+
+
+def vgg19_weights_available() -> bool:
+    """True when torchvision's ImageNet VGG19 file is in the torch hub cache."""
+    from torchvision.models import VGG19_Weights
+
+    name = Path(VGG19_Weights.IMAGENET1K_V1.url).name
+    return (Path(torch.hub.get_dir()) / "checkpoints" / name).exists()
+
+
+class PerceptualLoss(nn.Module):
+    """VGG19 L1 feature loss on relu1_1 … relu5_1 with weights 1/32 … 1 (spec §7).
+
+    Inputs are fed in [-1, 1] without ImageNet normalisation, as SPADE does.
+    """
+
+    def __init__(self, allow_download: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import VGG19_Weights, vgg19
+
+        if not (vgg19_weights_available() or allow_download):
+            raise FileNotFoundError("VGG19 ImageNet weights are not cached and downloading is not allowed")
+        features = vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features[: max(VGG_LAYERS) + 1].eval()
+        for p in features.parameters():
+            p.requires_grad_(False)
+        self.features = features
+
+    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
+        x = torch.cat([fake, real])  # one pass for both
+        loss = fake.new_zeros(())
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in VGG_LAYERS:
+                f, r = x.chunk(2)
+                loss = loss + VGG_LAYERS[index] * F.l1_loss(f, r.detach())
+        return loss
+
+
+def make_perceptual_loss(allow_download: bool = False) -> PerceptualLoss | None:
+    """The VGG loss when its weights can be had, else ``None`` with a one-time explanation."""
+    try:
+        return PerceptualLoss(allow_download=allow_download)
+    except Exception as error:  # no cache and no network: say what is skipped, never silently
+        warnings.warn(
+            f"VGG19 perceptual loss unavailable ({type(error).__name__}: {error}). Training uses the "
+            "L1 reconstruction term in its place (weight = the VGG weight). On Colab, set "
+            "allow_download=True (train config vgg_download: true) to use the paper's loss.",
+            stacklevel=2,
+        )
+        return None
