@@ -30,3 +30,7 @@ strip: $(STAMP)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache
+
+## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py
