@@ -2,5 +2,35 @@
 
 from .ca2sis import CA2SIS, CA2SISOutput, attention_loss
 from .config import CA2SISConfig, StageConfig
+from .discriminator import MultiscaleDiscriminator
+from .sean import SEANConfig, SEANGenerator, SEANNorm
+from .spade import (
+    SPADE,
+    ModulationMaps,
+    SPADEConfig,
+    SPADEGenerator,
+    SPADEOutput,
+    SPADEResBlock,
+    modulation_maps,
+    record_modulation,
+)
 
-__all__ = ["CA2SIS", "CA2SISConfig", "CA2SISOutput", "StageConfig", "attention_loss"]
+__all__ = [
+    "CA2SIS",
+    "CA2SISConfig",
+    "CA2SISOutput",
+    "MultiscaleDiscriminator",
+    "StageConfig",
+    "attention_loss",
+    "SPADE",
+    "SPADEConfig",
+    "SPADEGenerator",
+    "SPADEOutput",
+    "SPADEResBlock",
+    "ModulationMaps",
+    "modulation_maps",
+    "record_modulation",
+    "SEANConfig",
+    "SEANGenerator",
+    "SEANNorm",
+]

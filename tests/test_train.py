@@ -1,0 +1,121 @@
+"""The trainer: it runs, logs, checkpoints atomically, resumes exactly, refuses bad input, and
+scales to two processes with torchrun (gloo on the CPU)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ca2sis_lib import train as train_module
+from ca2sis_lib.checkpoint_io import load_checkpoint, save_atomic, tensor_digest
+from ca2sis_lib.train import TrainConfig, load_generator, resolve_config, train
+
+
+def smoke(tmp_path: Path, **overrides) -> TrainConfig:
+    return resolve_config("smoke", overrides={"out_dir": str(tmp_path / "run"), **overrides})
+
+
+def test_smoke_run_writes_log_checkpoint_config_and_samples(tmp_path):
+    summary = train(smoke(tmp_path))
+    run = tmp_path / "run"
+    assert summary["finished"] and summary["step"] == 4
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,lr_g,") and "g_attn" in rows[0] and "d_hinge" in rows[0]
+    assert len(rows) == 1 + 4
+    assert (run / "config.yaml").exists() and (run / "samples" / "step_0000004.png").exists()
+    state = load_checkpoint(run / "checkpoint.pt")  # weights_only=True
+    assert state["step"] == 4 and {"generator", "discriminator", "opt_g", "opt_d", "rng"} <= set(state)
+    assert summary["perceptual"] == "off"
+    model = load_generator(run / "checkpoint.pt")
+    assert model.config.num_classes == 12
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    train(smoke(tmp_path / "a", steps=6, ema_decay=0.9))
+    first = train(smoke(tmp_path / "b", steps=6, ema_decay=0.9, max_steps_this_run=3))
+    assert not first["finished"] and first["step"] == 3
+    resumed = train(smoke(tmp_path / "b", steps=6, ema_decay=0.9))
+    assert resumed["steps_done"] == 3 and resumed["finished"]
+    a = load_checkpoint(tmp_path / "a" / "run" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")
+    for part in ("generator", "discriminator", "ema"):
+        assert tensor_digest(a[part]) == tensor_digest(b[part]), part
+
+
+def test_resume_into_another_config_names_the_mismatch(tmp_path):
+    train(smoke(tmp_path, steps=2))
+    with pytest.raises(ValueError, match="style_dim"):
+        train(smoke(tmp_path, steps=4, model_overrides={"style_dim": 32}))
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_config("nope")
+    with pytest.raises(ValueError, match="unknown training config keys"):
+        resolve_config("smoke", overrides={"batchsize": 3})
+    with pytest.raises(ValueError, match="unknown model preset"):
+        train_module.model_config(resolve_config("smoke", overrides={"model_preset": "huge"}))
+
+
+def test_class_count_mismatch_and_empty_dataset(tmp_path):
+    with pytest.raises(ValueError, match="dataset has 12 classes but the model config expects 19"):
+        train(smoke(tmp_path, model_overrides={"num_classes": 19}))
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "labels").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no image/label pairs"):
+        train(smoke(tmp_path, data=str(tmp_path / "empty")))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss = train_module.hinge_g_loss
+    calls = {"n": 0}
+
+    def exploding(pred):
+        calls["n"] += 1
+        loss = real_loss(pred)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(train_module, "hinge_g_loss", exploding)
+    with pytest.raises(FloatingPointError, match="step 2"):
+        train(smoke(tmp_path))
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["step"] == 2 and all(torch.isfinite(t).all() for t in state["generator"].values())
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = save_atomic({"x": torch.ones(3)}, tmp_path / "c.pt")
+
+    def broken_save(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_atomic({"x": torch.zeros(3)}, path)
+    assert torch.equal(load_checkpoint(path)["x"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_cli_overrides_and_errors(tmp_path):
+    cfg = resolve_config("smoke", overrides=train_module._parse_overrides(["steps=7", "model_overrides.style_dim=32"]))
+    assert cfg.steps == 7 and cfg.model_overrides == {"style_dim": 32}
+    assert train_module.main(["--preset", "smoke", "--set", "bogus=1"]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "ca2sis_lib.train", "--preset", "smoke", "--out", str(out), "--set", "steps=3", "toy_samples=8"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert len(set(summary["generator_digests"])) == 1
+    assert sorted(p.name for p in out.glob("*.pt")) == ["checkpoint.pt"]
+    assert len((out / "log.csv").read_text().strip().splitlines()) == 1 + 3
