@@ -33,7 +33,34 @@ def _check_00(m: dict) -> None:
     assert len(m["paper_attention_shapes"]) == 5
 
 
-CHECKS = {"00_anatomy_of_ca2sis": _check_00}
+def _check_04(m: dict) -> None:
+    assert m["num_layers"] == 3 and len(m["layer_names"]) == 3  # the tiny model: 16², 32², 64²
+    assert m["softmax_max_error"] < 1e-5  # attention over the K classes sums to 1
+    assert abs(m["attn_loss_recomputed"] - m["attn_loss_model"]) < 1e-5  # recorded logits = what L_att used
+    assert m["output_unchanged"]  # recording leaves the image bitwise unchanged
+    assert m["self_attention_layers"] and m["self_attention_row_sum_max_error"] < 1e-5
+    for per_layer in (m["mean_iou_per_layer"], m["mean_auroc_per_layer"]):
+        assert list(per_layer) == m["layer_names"] and all(0.0 <= v <= 1.0 for v in per_layer.values())
+    assert m["iou_all_in_unit_interval"] and m["auroc_all_in_unit_interval"]
+    # only a new sample runs the model: layer, head, class and pixel changes are free
+    assert m["inspector_forwards_initial"] == 1
+    assert m["inspector_forwards_after_controls"] == 1
+    assert m["inspector_forwards_after_samples"] == m["inspector_samples_visited"]
+    assert m["inspector_export_bytes"] > 0 and len(m["figures"]) >= 10
+
+
+def _check_01(m: dict) -> None:
+    assert m["toy_num_classes"] == 12 and m["celebamask_num_classes"] == 19
+    assert m["train_samples"] > 0 and m["written"] == {"train": m["train_samples"], "test": m["test_samples"]}
+    assert m["checker_exit_status"] == 0 and m["broken_checker_exit_status"] == 1
+    assert len(m["class_frequencies"]) == 12 and abs(sum(m["class_frequencies"].values()) - 1) < 1e-6
+    assert m["round_trip_label_mismatches"] == 0 and m["edit_pixels_outside_rim"] == 0
+    assert m["celebamask_checker_exit_status"] == 0 and m["celebamask_labels_match"] is True
+    assert m["celebamask_prepared"]["train"] > 0 and m["celebamask_prepared"]["test"] > 0
+    assert m["custom_dataset_pairs"] > 0
+
+
+CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01, "04_attention_inspection": _check_04}
 
 
 def test_there_are_notebooks():

@@ -1,0 +1,63 @@
+"""Seeing what CA²-SIS attends to: recording, agreement metrics, static figures, an inspector.
+
+    rec = record_attention(model, image, labels, class_names, palette)   # one forward pass
+    plot_layer_class_grid(rec)            # every layer × class, coarse to fine
+    table = agreement_table(rec)          # IoU / AUROC of each layer's maps against the mask
+    sa = self_attention_maps(model, rec, y=32, x=20)   # one query pixel, no forward pass
+    build_inspector(model, samples, class_names, palette)   # the interactive version
+
+Modules: ``record`` (capturing maps), ``metrics`` (IoU, AUROC, tables), ``figures`` (matplotlib),
+``inspector`` (ipywidgets, imported only when an app is built).
+"""
+
+from .figures import (
+    SlideFigure,
+    colour_labels,
+    figure_to_png,
+    layer_at_resolution,
+    plot_agreement,
+    plot_agreement_by_resolution,
+    plot_attention_vs_modulation,
+    plot_heads,
+    plot_layer_class_grid,
+    plot_modulation,
+    plot_overlay,
+    plot_pixel_distribution,
+    plot_self_attention,
+    save_figure,
+    to_rgb,
+)
+from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
+from .metrics import agreement_summary, agreement_table, auroc, average_ranks, iou
+from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
+
+__all__ = [
+    "AttentionInspector",
+    "AttentionRecording",
+    "InspectorApp",
+    "InspectorState",
+    "SlideFigure",
+    "agreement_summary",
+    "agreement_table",
+    "auroc",
+    "average_ranks",
+    "build_inspector",
+    "colour_labels",
+    "default_palette",
+    "figure_to_png",
+    "iou",
+    "layer_at_resolution",
+    "plot_agreement",
+    "plot_agreement_by_resolution",
+    "plot_attention_vs_modulation",
+    "plot_heads",
+    "plot_layer_class_grid",
+    "plot_modulation",
+    "plot_overlay",
+    "plot_pixel_distribution",
+    "plot_self_attention",
+    "record_attention",
+    "save_figure",
+    "self_attention_maps",
+    "to_rgb",
+]

@@ -1,0 +1,219 @@
+"""The inspector in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
+
+A generated notebook builds the inspector on a tiny random model; the test runs all cells, changes
+the layer and the class through the page's own dropdowns, and checks that the drawn PNG changes,
+that no forward pass ran for it, and that the browser console stayed free of errors. The last
+screenshot is kept under ``outputs/browser/`` at the repository root.
+
+Chromium is Debian's (``apt-get install chromium``) driven by Playwright's Python package; no
+Playwright browser download is ever needed. Without Chromium the test skips, unless
+``CA2SIS_REQUIRE_BROWSER=1`` (as in CI), where that is a failure. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTEFACTS = ROOT / "outputs" / "browser"
+REQUIRE = os.environ.get("CA2SIS_REQUIRE_BROWSER") == "1"
+BUDGET_S = 170  # the whole test, server start included
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+NOTEBOOK_SOURCE = '''
+import torch
+
+from ca2sis_lib.models import CA2SIS, CA2SISConfig
+from ca2sis_lib.viz import build_inspector
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model = CA2SIS(CA2SISConfig.tiny()).eval()
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(0.05 * torch.randn_like(p))
+labels = torch.zeros(2, 64, 64, dtype=torch.long)
+for c in range(1, 12):  # nested rectangles: every class present
+    lo = (c * 64) // 26
+    labels[:, lo : 64 - lo, lo : 64 - lo - c % 3] = c
+labels[1] = labels[1].roll(5, dims=0)
+image = (torch.rand(12, 3)[labels] * 2 - 1).permute(0, 3, 1, 2)
+samples = [{"image": image[i], "label": labels[i], "name": f"rectangles {i}"} for i in range(2)]
+app = build_inspector(model, samples, dpi=50)
+app
+'''
+
+PNG_DIGEST_JS = """async (img) => {
+    const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+    let h = 0;
+    for (const b of bytes) h = (h * 31 + b) >>> 0;
+    return [bytes.length, h];
+}"""
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CA2SIS_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"{reason} (CA2SIS_REQUIRE_BROWSER=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def ms(self, cap_s: float) -> float:
+        """Milliseconds for the next wait: at most ``cap_s``, never past the deadline."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the browser test ran out of its time budget")
+        return 1000 * min(cap_s, left)
+
+
+def start_lab(tmp: Path, port: int, token: str) -> tuple[subprocess.Popen, Path]:
+    for sub in ("config", "runtime", "settings", "workspaces", "ipython"):
+        (tmp / sub).mkdir()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               IPYTHONDIR=str(tmp / "ipython"), PYTHONPATH=str(ROOT))
+    log = tmp / "lab.log"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp / 'nb'}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly"]  # no look-ups on a package index
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
+        cmd.append("--allow-root")
+    with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+                                start_new_session=True)
+    return proc, log
+
+
+def wait_for_lab(proc: subprocess.Popen, log: Path, port: int, token: str, deadline: Deadline) -> None:
+    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                json.load(response)
+                return
+        except OSError:
+            deadline.ms(60)  # raises once the budget is spent
+            time.sleep(0.5)
+
+
+def stop_lab(proc: subprocess.Popen) -> None:
+    """SIGTERM lets the server shut its kernels down; the process group is killed if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the server's own group: its kernels, nothing else
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(BUDGET_S + 40)
+def test_inspector_redraws_in_jupyterlab_without_console_errors(tmp_path: Path):
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+
+    (tmp_path / "nb").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_SOURCE.strip())])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "nb" / "inspector.ipynb")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    deadline = Deadline(BUDGET_S)
+    port, token = free_port(), secrets.token_hex(16)
+    proc, log = start_lab(tmp_path, port, token)
+    console_errors: list[str] = []
+    try:
+        wait_for_lab(proc, log, port, token, deadline)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+                page.on("pageerror", lambda error: console_errors.append(f"page error: {error}"))
+                try:
+                    drive(page, port, token, deadline)
+                finally:
+                    page.screenshot(path=str(ARTEFACTS / "inspector.png"), timeout=deadline.ms(15))
+            finally:
+                browser.close()
+    finally:
+        stop_lab(proc)
+    assert not console_errors, "browser console errors:\n" + "\n".join(console_errors)
+
+
+def drive(page, port: int, token: str, deadline: Deadline) -> None:
+    page.goto(f"http://127.0.0.1:{port}/lab/tree/inspector.ipynb?token={token}", timeout=deadline.ms(60))
+    page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
+                           timeout=deadline.ms(60))
+    page.evaluate("""async () => {
+        const app = window.jupyterapp;
+        const panel = app.shell.currentWidget;
+        await panel.context.ready;
+        await panel.sessionContext.ready;
+        await app.commands.execute('notebook:run-all-cells');
+    }""")
+    # the cell imports torch and runs one forward pass: wait for the picture, or for a traceback
+    page.wait_for_function("""() => document.querySelector('.ca2sis-inspector img.widget-image[src]')
+        || /Traceback|Error/.test(document.querySelector('.jp-OutputArea')?.innerText || '')""",
+                           timeout=deadline.ms(120))
+    image = page.locator(".ca2sis-inspector img")
+    if image.count() == 0:
+        pytest.fail("the notebook cell failed:\n" + "\n".join(page.locator(".jp-OutputArea").all_inner_texts()))
+    image.scroll_into_view_if_needed(timeout=deadline.ms(10))
+
+    def select(label: str, index: int) -> None:
+        """Pick option ``index`` of the inspector dropdown described as ``label``; wait for the redraw."""
+        before_src, before_png = image.get_attribute("src"), image.evaluate(PNG_DIGEST_JS)
+        dropdown = page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select")
+        dropdown.select_option(index=index, timeout=deadline.ms(10))
+        page.wait_for_function("(old) => document.querySelector('.ca2sis-inspector img').src !== old",
+                               arg=before_src, timeout=deadline.ms(30))
+        assert image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {label} did not change the picture"
+
+    select("layer", 1)
+    select("class", 5)
+    status = page.locator(".ca2sis-inspector .widget-html").first
+    assert "forward passes: 1" in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
