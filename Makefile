@@ -34,3 +34,7 @@ clean:
 ## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
+
+## make checkpoints: train, export and evaluate the shipped toy generators (about an hour each on 2 cores)
+checkpoints: $(STAMP)
+	$(PY) scripts/make_checkpoints.py --runs runs

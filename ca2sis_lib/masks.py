@@ -83,3 +83,25 @@ def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     return F.interpolate(mask, size=size, mode="nearest")
+
+
+def check_image(image: Tensor, mask: Tensor, size: int) -> None:
+    """Raise ``ValueError`` unless ``image`` is (B, 3, size, size) and ``mask`` has its size and batch."""
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
+    if tuple(image.shape[-2:]) != (size, size):
+        raise ValueError(
+            f"image size {tuple(image.shape[-2:])} is not supported by this config: expected "
+            f"({size}, {size}); resize the data or build the model with image_size={image.shape[-1]}"
+        )
+    check_mask_size(mask, size)
+    if mask.shape[0] != image.shape[0]:
+        raise ValueError(f"image batch {image.shape[0]} != mask batch {mask.shape[0]}")
+
+
+def check_mask_size(mask: Tensor, size: int) -> None:
+    if tuple(mask.shape[-2:]) != (size, size):
+        raise ValueError(
+            f"mask is {tuple(mask.shape[-2:])} but the model draws ({size}, {size}) images; they must "
+            "match (resize the mask with nearest-neighbour interpolation)"
+        )

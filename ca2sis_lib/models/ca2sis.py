@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..masks import as_one_hot, resize_mask
+from ..masks import as_one_hot, check_image, resize_mask
 from .attention import PROCESSORS, SelfAttention
 from .blocks import ResBlock, SpatialTransformer
 from .config import CA2SISConfig
@@ -112,22 +112,8 @@ class CA2SIS(nn.Module):
         """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
         return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
 
-    def check_image(self, image: Tensor, mask: Tensor | None = None) -> None:
-        size = self.config.image_size
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
-        if tuple(image.shape[-2:]) != (size, size):
-            raise ValueError(
-                f"image size {tuple(image.shape[-2:])} is not supported by this config: expected "
-                f"({size}, {size}); resize the data or build the model with image_size={image.shape[-1]}"
-            )
-        if mask is not None and tuple(mask.shape[-2:]) != tuple(image.shape[-2:]):
-            raise ValueError(
-                f"image is {tuple(image.shape[-2:])} but mask is {tuple(mask.shape[-2:])}; they must "
-                "match (resize the mask with nearest-neighbour interpolation)"
-            )
-        if mask is not None and mask.shape[0] != image.shape[0]:
-            raise ValueError(f"image batch {image.shape[0]} != mask batch {mask.shape[0]}")
+    def check_image(self, image: Tensor, mask: Tensor) -> None:
+        check_image(image, mask, self.config.image_size)
 
     # -- the parts (every editing operation composes these) --------------------------------
     def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:

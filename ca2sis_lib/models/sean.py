@@ -30,7 +30,7 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 
-from ..masks import as_one_hot
+from ..masks import as_one_hot, check_image, check_mask_size
 from .config import CA2SISConfig
 from .spade import (
     BLOCK_PLAN,
@@ -39,8 +39,6 @@ from .spade import (
     ConfigDictMixin,
     SPADEDecoder,
     SPADEOutput,
-    check_image,
-    check_mask_size,
     check_skeleton,
     count_parameters,
 )

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..masks import as_one_hot, resize_mask
+from ..masks import as_one_hot, check_image, check_mask_size, resize_mask
 
 # --------------------------------------------------------------------------------------------
 # Outputs and γ/β inspection
@@ -248,28 +248,6 @@ class SPADEConfig(ConfigDictMixin):
 # --------------------------------------------------------------------------------------------
 # Input checks shared by the SPADE family
 # --------------------------------------------------------------------------------------------
-
-
-def check_image(image: Tensor, mask: Tensor, size: int) -> None:
-    """Raise ``ValueError`` unless ``image`` is (B, 3, size, size) and ``mask`` has its size and batch."""
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
-    if tuple(image.shape[-2:]) != (size, size):
-        raise ValueError(
-            f"image size {tuple(image.shape[-2:])} is not supported by this config: expected "
-            f"({size}, {size}); resize the data or build the model with image_size={image.shape[-1]}"
-        )
-    check_mask_size(mask, size)
-    if mask.shape[0] != image.shape[0]:
-        raise ValueError(f"image batch {image.shape[0]} != mask batch {mask.shape[0]}")
-
-
-def check_mask_size(mask: Tensor, size: int) -> None:
-    if tuple(mask.shape[-2:]) != (size, size):
-        raise ValueError(
-            f"mask is {tuple(mask.shape[-2:])} but the model draws ({size}, {size}) images; they must "
-            "match (resize the mask with nearest-neighbour interpolation)"
-        )
 
 
 def count_parameters(module: nn.Module) -> int:
