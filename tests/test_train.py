@@ -35,11 +35,11 @@ def test_smoke_run_writes_log_checkpoint_config_and_samples(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    train(smoke(tmp_path / "a", steps=6, ema_decay=0.9))
-    first = train(smoke(tmp_path / "b", steps=6, ema_decay=0.9, max_steps_this_run=3))
-    assert not first["finished"] and first["step"] == 3
-    resumed = train(smoke(tmp_path / "b", steps=6, ema_decay=0.9))
-    assert resumed["steps_done"] == 3 and resumed["finished"]
+    train(smoke(tmp_path / "a", steps=4, ema_decay=0.9))
+    first = train(smoke(tmp_path / "b", steps=4, ema_decay=0.9, max_steps_this_run=2))
+    assert not first["finished"] and first["step"] == 2
+    resumed = train(smoke(tmp_path / "b", steps=4, ema_decay=0.9))
+    assert resumed["steps_done"] == 2 and resumed["finished"]
     a = load_checkpoint(tmp_path / "a" / "run" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")
     for part in ("generator", "discriminator", "ema"):
