@@ -353,6 +353,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         start_step = int(state["step"])
+        if state.get("world_size", 1) != dist.world:  # batches are sharded per rank: keep the same count
+            raise ValueError(f"checkpoint was written by {state.get('world_size', 1)} process(es), this run has "
+                             f"{dist.world}; resume with the same --nproc_per_node (or start a new run)")
 
     step_fn = GeneratorStep(generator, cfg.stage)
     g_model, d_model = step_fn, discriminator
@@ -376,6 +379,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         resolved = {"train": cfg.to_dict(), "model": mcfg.to_dict(), "family": cfg.family}
         (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     log_path = out_dir / "log.csv"
+    if dist.main and start_step and log_path.exists():  # drop rows logged after the checkpoint we resume
+        rows = log_path.read_text().splitlines(keepends=True)
+        log_path.write_text("".join(rows[:1] + [r for r in rows[1:] if int(r.split(",", 1)[0]) <= start_step]))
 
     def save(step: int) -> None:
         if not dist.main:
@@ -385,7 +391,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "scaler": scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(), "world_size": dist.world,
         }, ckpt_path)
 
     def autocast():

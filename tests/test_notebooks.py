@@ -60,7 +60,20 @@ def _check_01(m: dict) -> None:
     assert m["custom_dataset_pairs"] > 0
 
 
-CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01, "04_attention_inspection": _check_04}
+def _check_03(m: dict) -> None:
+    assert m["steps_requested"] > 0 and m["steps_done"] == m["steps_requested"]
+    assert len(m["chunks"]) >= 2 and m["resumed_ok"] is True  # each chunk continued from the previous one's step
+    assert sum(c["to"] - c["from"] for c in m["chunks"]) == m["steps_requested"]
+    assert {"g_total", "d_hinge"} <= set(m["final_losses"])
+    assert all(abs(v) < float("inf") for v in m["final_losses"].values())  # finite (NaN fails too)
+    assert m["resume_exact"] is True and m["changed_config_refused"] is True  # 2 + 2 steps == 4 steps, bitwise
+    assert m["sample_grids"] >= 1
+    if m["shipped_available"]:
+        assert m["shipped_quality"]["psnr"] > 15
+
+
+CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01, "03_training": _check_03,
+          "04_attention_inspection": _check_04}
 
 
 def test_there_are_notebooks():
