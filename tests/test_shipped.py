@@ -1,0 +1,53 @@
+"""The shipped toy checkpoints: integrity (SHA-256), and the quality numbers they ship with."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from ca2sis_lib.evaluate import evaluate_toy
+from ca2sis_lib.shipped import SHIPPED_DIR, load_model, load_shipped_file, verify
+
+QUALITY = json.loads((SHIPPED_DIR / "quality.json").read_text())
+
+
+def test_manifest_lists_every_shipped_file_with_its_hash():
+    manifest = json.loads((SHIPPED_DIR / "manifest.json").read_text())
+    assert set(manifest) == {p.stem for p in SHIPPED_DIR.glob("*.pt")}
+    for name, entry in manifest.items():
+        verify(SHIPPED_DIR / entry["file"])
+        assert (SHIPPED_DIR / entry["file"]).stat().st_size <= 10 * 2**20, f"{name} is over 10 MB"
+        assert (SHIPPED_DIR / f"{name}.log.csv").exists() and (SHIPPED_DIR / f"{name}.config.yaml").exists()
+
+
+def test_a_changed_file_is_refused(tmp_path):
+    shutil.copy(SHIPPED_DIR / "manifest.json", tmp_path / "manifest.json")
+    target = tmp_path / "ca2sis_tiny_toy.pt"
+    shutil.copy(SHIPPED_DIR / "ca2sis_tiny_toy.pt", target)
+    data = bytearray(target.read_bytes())
+    data[-100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match its SHA-256"):
+        load_shipped_file(target)
+
+
+@pytest.mark.slow
+def test_ca2sis_quality_on_held_out_toy_samples():
+    """Recompute the shipped numbers (200 test-split samples never seen in training)."""
+    model = load_model("ca2sis_tiny_toy")
+    result = evaluate_toy(model, num_samples=200)
+    shipped = QUALITY["ca2sis_tiny_toy"]
+    for key in ("psnr", "ssim", "rmse"):
+        assert result[key] == pytest.approx(shipped[key], abs=2e-3), key
+    assert result["psnr"] >= 22.0
+    # The issue's other targets (SSIM >= 0.80, attention mIoU at 32² >= 0.7) are not reached by this
+    # 1500-step CPU run; the numbers are reported in quality.json and the closing note, not hidden.
+    assert result["attention_miou"]["cross@32"] == pytest.approx(shipped["attention_miou"]["cross@32"], abs=2e-3)
+    assert result["attention_miou"]["cross@32"] > 1 / model.config.num_classes  # above chance
+
+
+def test_shipped_model_is_float32_and_in_eval_mode():
+    model = load_model("ca2sis_tiny_toy")
+    assert not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
