@@ -75,18 +75,6 @@ def verify(path: str | Path) -> None:
         )
 
 
-def _build(family: str, model_config: dict[str, Any]) -> nn.Module:
-    from .train import build_generator
-
-    if family == "ca2sis":
-        from .models import CA2SISConfig
-
-        return build_generator(family, CA2SISConfig.from_dict(model_config))
-    from .models.sean import SEANConfig
-
-    return build_generator(family, SEANConfig.from_dict(model_config))
-
-
 def load_shipped_file(path: str | Path, check: bool = True, map_location: str = "cpu") -> nn.Module:
     path = Path(path)
     if check:
@@ -94,7 +82,9 @@ def load_shipped_file(path: str | Path, check: bool = True, map_location: str = 
     state = load_checkpoint(path, map_location=map_location)
     if state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a shipped ca2sis generator (format {state.get('format')!r})")
-    model = _build(state["family"], state["model_config"])
+    from .train import generator_from_config_dict
+
+    model = generator_from_config_dict(state["family"], state["model_config"])
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["weights"].items()}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith("mapping.") for k in missing):

@@ -158,6 +158,15 @@ def build_generator(family: str, config) -> nn.Module:
     return SEANGenerator(config)
 
 
+def generator_from_config_dict(family: str, config: dict[str, Any]) -> nn.Module:
+    """Rebuild an (untrained) generator from a saved config dict, as checkpoints store it."""
+    if family == "ca2sis":
+        return build_generator(family, CA2SISConfig.from_dict(config))
+    from .models.sean import SEANConfig
+
+    return build_generator(family, SEANConfig.from_dict(config))
+
+
 class GeneratorStep(nn.Module):
     """What one generator forward means in each stage; wrapping it lets DDP see a single call."""
 
@@ -521,14 +530,7 @@ def _save_grid(path: Path, label: Tensor, real: Tensor, fake: Tensor, palette) -
 def load_generator(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> nn.Module:
     """Rebuild a trained generator (family and config come from the checkpoint)."""
     state = load_checkpoint(path, map_location=map_location)
-    family = state["family"]
-    if family == "ca2sis":
-        config = CA2SISConfig.from_dict(state["model_config"])
-    else:
-        from .models.sean import SEANConfig
-
-        config = SEANConfig.from_dict(state["model_config"])
-    model = build_generator(family, config)
+    model = generator_from_config_dict(state["family"], state["model_config"])
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
     model.load_state_dict(weights)
     return model.eval()
