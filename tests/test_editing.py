@@ -92,3 +92,13 @@ def test_noise_generation_is_seeded_and_zeroes_absent_classes(model):
     again = editing.generate_from_noise(model, la, num_samples=2, seed=3)
     assert first.shape == (2, 1, 3, 64, 64) and torch.equal(first, again)
     assert not torch.allclose(first[0], first[1])
+
+
+def test_token_swap_is_the_channel_swap_for_ca2sis(model):
+    """The mask embedder embeds each class channel alone with one shared Linear, so replacing a
+    token equals replacing the channel and re-embedding (with A's styles in both)."""
+    image_a, labels_a, image_b, labels_b = _pair()
+    via_mask = editing.transfer_shape_with_mask(model, image_a, labels_a, labels_b, [5, 8])
+    via_tokens = editing.transfer_shape_without_mask(model, image_a, labels_a, image_b, labels_b, [5, 8],
+                                                     with_style=False)
+    assert torch.allclose(via_mask, via_tokens, atol=1e-6)

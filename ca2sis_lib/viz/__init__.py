@@ -5,16 +5,20 @@
     table = agreement_table(rec)          # IoU / AUROC of each layer's maps against the mask
     sa = self_attention_maps(model, rec, y=32, x=20)   # one query pixel, no forward pass
     build_inspector(model, samples, class_names, palette)   # the interactive version
+    build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
 Modules: ``record`` (capturing maps), ``metrics`` (IoU, AUROC, tables), ``figures`` (matplotlib),
-``inspector`` (ipywidgets, imported only when an app is built).
+``inspector`` and ``editor`` (ipywidgets, imported only when an app is built).
 """
 
+from .editor import EditorApp, StyleShapeEditor, build_editor
 from .figures import (
     SlideFigure,
+    clean,
     colour_labels,
     figure_to_png,
     layer_at_resolution,
+    new_figure,
     plot_agreement,
     plot_agreement_by_resolution,
     plot_attention_vs_modulation,
@@ -34,19 +38,24 @@ from .record import AttentionRecording, default_palette, record_attention, self_
 __all__ = [
     "AttentionInspector",
     "AttentionRecording",
+    "EditorApp",
     "InspectorApp",
     "InspectorState",
     "SlideFigure",
+    "StyleShapeEditor",
     "agreement_summary",
     "agreement_table",
     "auroc",
     "average_ranks",
+    "build_editor",
     "build_inspector",
+    "clean",
     "colour_labels",
     "default_palette",
     "figure_to_png",
     "iou",
     "layer_at_resolution",
+    "new_figure",
     "plot_agreement",
     "plot_agreement_by_resolution",
     "plot_attention_vs_modulation",
