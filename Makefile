@@ -35,6 +35,7 @@ clean:
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
 
-## make checkpoints: train, export and evaluate the shipped toy generators (about an hour each on 2 cores)
+## make checkpoints: train, export and evaluate the shipped toy models (generators about an hour each on 2 cores,
+## the toy parser and the mapping network about 20 minutes each)
 checkpoints: $(STAMP)
 	$(PY) scripts/make_checkpoints.py --runs runs

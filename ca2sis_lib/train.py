@@ -51,7 +51,7 @@ class TrainConfig:
     model_preset: str = "tiny"  # preset of the model config: "tiny" or "paper"
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_classes": 19}
     stage: str = "reconstruction"  # "mapping": spec §5 second stage, only the mapping network learns
-    pretrained: str = ""  # generator checkpoint to start from (required by the mapping stage)
+    pretrained: str = ""  # generator to start from (mapping stage): a checkpoint, a shipped file or name
     data: str = "toy"  # "toy" (procedural, generated on the fly) or a folder with images/ and labels/
     toy_samples: int = 4000  # size of the toy training split
     load_size: int | None = None  # folder data: resize the shorter side to this, then crop image_size
@@ -119,6 +119,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=1500, decay_start=1000, lr_g=4e-4,
                      lr_d=8e-4, lambda_vgg=0.0, lambda_l1=10.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False),
+    # spec §5, second stage on the shipped toy generator: only the mapping network learns (GAN + L_att
+    # + a diversity term so that different z give different styles)
+    "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
+                        batch_size=8, steps=400, decay_start=250, lr_g=2e-4, lr_d=8e-4, lambda_vgg=0.0,
+                        lambda_l1=0.0, lambda_fm=0.0, lambda_diversity=1.0, ema_decay=0.99,
+                        regenerate_fake_for_d=False),
     # a few steps, for tests and the CI notebooks
     "smoke": dict(model_preset="tiny", batch_size=2, steps=4, toy_samples=16, lambda_vgg=0.0, lambda_l1=10.0,
                   log_every=1, sample_every=2, checkpoint_every=2, progress=False),
@@ -165,6 +171,18 @@ def generator_from_config_dict(family: str, config: dict[str, Any]) -> nn.Module
     from .models.sean import SEANConfig
 
     return build_generator(family, SEANConfig.from_dict(config))
+
+
+def pretrained_path(source: str) -> Path:
+    """A path, or the name of a shipped generator (``"ca2sis_tiny_toy"``)."""
+    from .shipped import SHIPPED_DIR
+
+    path = Path(source)
+    if not path.exists() and not path.suffix and (SHIPPED_DIR / f"{source}.pt").exists():
+        path = SHIPPED_DIR / f"{source}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"pretrained generator {source!r} not found: give a checkpoint path or a shipped name")
+    return path
 
 
 class GeneratorStep(nn.Module):
@@ -328,9 +346,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     palette = getattr(dataset, "palette", None)
 
     if cfg.stage == "mapping":  # spec §5: load the reconstruction generator, train only the mapping net
-        state = load_checkpoint(cfg.pretrained, map_location=device)
+        state = load_checkpoint(pretrained_path(cfg.pretrained), map_location=device)
         check_same_config(state["model_config"], mcfg.to_dict())
-        generator.load_state_dict(state.get("ema") or state["generator"])
+        weights = state.get("weights") or state.get("ema") or state["generator"]  # shipped file or checkpoint
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+        missing, unexpected = generator.load_state_dict(weights, strict=False)
+        if unexpected or any(not k.startswith("mapping.") for k in missing):
+            raise ValueError(f"{cfg.pretrained} does not fit the model config: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
         trainable = list(generator.mapping.parameters())
     elif cfg.family == "ca2sis":
         trainable = [p for n, p in generator.named_parameters() if not n.startswith("mapping.")]

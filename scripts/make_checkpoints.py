@@ -1,11 +1,19 @@
-"""`make checkpoints`: train the shipped toy generators, export them, measure their quality.
+"""`make checkpoints`: train the shipped toy models, export them, measure their quality.
 
-    python scripts/make_checkpoints.py [--runs runs] [--only ca2sis_tiny_toy] [--threads 2]
+    python scripts/make_checkpoints.py [--runs runs] [--only ca2sis_tiny_toy ...] [--threads 2]
 
-For each model: train with the project's own command and preset (resuming if the run folder has a
-checkpoint), export the EMA generator to data/checkpoints/<name>.pt (fp16, SHA-256 in
-manifest.json), then evaluate it on 200 held-out toy samples (test split, seeds never used in
-training) and write every number to data/checkpoints/quality.json.
+In order (a later one uses the earlier ones):
+
+* ``ca2sis_tiny_toy``, ``sean_tiny_toy``: train with the project's own command and preset (resuming
+  if the run folder has a checkpoint), export the EMA generator to data/checkpoints/<name>.pt (fp16,
+  SHA-256 in manifest.json), evaluate on 200 held-out toy samples (test split, seeds never used in
+  training);
+* ``toy_segmenter``: the toy parser that judges layout fidelity, with its held-out accuracy;
+* ``ca2sis_tiny_toy_mapping``: the second training stage (spec §5) on the shipped CA²-SIS: only the
+  mapping network learns; exported alone, the loader puts it into ``ca2sis_tiny_toy``; evaluated by
+  noise diversity and the parser's mIoU of noise samples.
+
+Every number goes to data/checkpoints/quality.json.
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ from pathlib import Path
 
 import torch
 
-from ca2sis_lib.evaluate import evaluate_toy
-from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_shipped_file
+from ca2sis_lib.evaluate import evaluate_noise, evaluate_toy
+from ca2sis_lib.segmenter import load_segmenter
+from ca2sis_lib.segmenter import main as segmenter_main
+from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_model, load_shipped_file
 from ca2sis_lib.train import main as train_main
 
-MODELS = {"ca2sis_tiny_toy": "toy-ca2sis", "sean_tiny_toy": "toy-sean"}
+MODELS = {"ca2sis_tiny_toy": "toy-ca2sis", "sean_tiny_toy": "toy-sean", "toy_segmenter": None,
+          "ca2sis_tiny_toy_mapping": "toy-mapping"}
 
 
 def main() -> int:
@@ -34,21 +45,31 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     quality_path = SHIPPED_DIR / "quality.json"
-    quality = json.loads(quality_path.read_text()) if quality_path.exists() else {}
     for name in args.only:
-        run = Path(args.runs) / name
         start = time.time()
+        if name == "toy_segmenter":
+            if not args.skip_training:
+                segmenter_main(["--out", str(SHIPPED_DIR), "--threads", str(args.threads)])
+            continue
+        run = Path(args.runs) / name
         if not args.skip_training:
             train_main(["--preset", MODELS[name], "--out", str(run), "--set", "progress=false"])
         summary = json.loads((run / "summary.json").read_text())
-        path = export_generator(run, name)
-        model = load_shipped_file(path)
-        result = evaluate_toy(model, num_samples=200)
-        result.update({"preset": MODELS[name], "steps": summary["step"], "file_mb": path.stat().st_size / 2**20,
-                       "generator_parameters": sum(p.numel() for n, p in model.named_parameters()
-                                                   if not n.startswith("mapping."))})
+        if name.endswith("_mapping"):
+            path = export_generator(run, name, parts=("mapping",))
+            result = evaluate_noise(load_model("ca2sis_tiny_toy"), load_segmenter(), num_samples=200)
+            result["mapping_parameters"] = sum(p.numel() for n, p in load_model("ca2sis_tiny_toy").named_parameters()
+                                               if n.startswith("mapping."))
+        else:
+            path = export_generator(run, name)
+            model = load_shipped_file(path)
+            result = evaluate_toy(model, num_samples=200)
+            result["generator_parameters"] = sum(p.numel() for n, p in model.named_parameters()
+                                                 if not n.startswith("mapping."))
+        result.update({"preset": MODELS[name], "steps": summary["step"], "file_mb": path.stat().st_size / 2**20})
         if not args.skip_training:
             result["train_and_eval_minutes_this_call"] = (time.time() - start) / 60
+        quality = json.loads(quality_path.read_text()) if quality_path.exists() else {}
         quality[name] = result
         quality_path.write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
         print(json.dumps({name: result}, indent=2), flush=True)
