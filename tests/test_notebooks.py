@@ -72,8 +72,46 @@ def _check_03(m: dict) -> None:
         assert m["shipped_quality"]["psnr"] > 15
 
 
-CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01, "03_training": _check_03,
-          "04_attention_inspection": _check_04}
+def _check_02(m: dict) -> None:
+    assert m["spade_inline_vs_library_max_error"] < 1e-5  # the inline SPADE is the library's
+    assert m["cross_attention_inline_vs_library_max_error"] < 1e-5  # and so is the inline attn2
+    assert m["spade_gamma_interior_std"] < 1e-5  # γ is a function of the mask neighbourhood only
+    assert m["cross_attention_sum_error"] < 1e-5
+    assert m["cross_attention_value_change_vs_attention_corr"] > 0.999  # value path: Δout_p ∝ a_pk (one head)
+    assert m["cross_attention_key_path_mean_shift"] > 0  # the key path moves the attention too
+    assert {r["layer"] for r in m["layer_cost"]} == {"SPADE", "class cross-attention"}
+    recon = {r["model"]: r for r in m["reconstruction"]}
+    assert set(recon) == {"real images (parser ceiling)", "CA²-SIS", "SEAN"}
+    assert all(0 <= r["layout mIoU"] <= 1 for r in recon.values())
+    assert {r["model"] for r in m["style_transfer"]} == {"CA²-SIS", "SEAN"}
+    assert all(r["leakage"] >= 0 and r["error_in_class"] >= 0 for r in m["style_transfer"])
+    assert len({r["method"] for r in m["shape_transfer"]}) == 3
+    kinds = {r["kind"] for r in m["robustness"]}
+    assert kinds == {"label_flips", "boundary_jitter", "spurious_blobs"}
+    assert all(r["changed_pixels"] == 0 for r in m["robustness"] if r["level"] == 0)
+    assert set(m["step_seconds"]) == {"CA²-SIS", "SEAN"} and m["timing_batch"] >= 1
+    assert len(m["claims"]) >= 6 and all(c["verdict"] in {"agrees", "disagrees", "n/a"} for c in m["claims"])
+    assert all(c["finding"] for c in m["claims"])
+
+
+def _check_05(m: dict) -> None:
+    assert m["global_diagonal_equals_reconstruction"] < 1e-5  # own styles = reconstruction
+    assert m["style_pairs"] > 0 and m["shape_pairs"] > 0
+    assert max(m["style_interpolation_endpoint_errors"]) < 1e-5  # t = 0 is A, t = 1 the transfer
+    assert m["class_transfer_rmse_in_class"] < m["unedited_rmse_in_class"]  # the edit moves towards the ideal
+    assert 0 <= m["shape_without_mask_miou"] <= 1 and 0 <= m["shape_with_mask_miou"] <= 1
+    assert m["shape_tokens_vs_channels_max_difference"] < 1e-5  # one shared Linear per channel: same edit
+    assert len(m["shape_interpolation_iou_with_b"]) == 5
+    assert m["noise_diversity_mean_abs"] > 0.01 and m["noise_reproducible"]  # different z, different images
+    assert m["sean_refuses_mask_free_shape_edit"]
+    assert m["editor_runs_for_irrelevant_change"] == 0 and m["editor_refused_empty_classes"]
+    assert "shape: tokens" in m["editor_operations"] and m["editor_export_bytes"] > 0
+    assert len(m["figures"]) >= 8
+
+
+CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01,
+          "02_spade_vs_cross_attention": _check_02, "03_training": _check_03, "04_attention_inspection": _check_04,
+          "05_style_and_shape_editing": _check_05}
 
 
 def test_there_are_notebooks():
