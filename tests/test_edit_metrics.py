@@ -126,3 +126,42 @@ def test_an_untrained_model_transfers_nothing_useful(pairs):
     model = CA2SIS(CA2SISConfig.tiny()).eval()
     s = style_transfer_scores(model, pairs, HAIR)
     assert s["error_in_class"] > 0.1  # far from the ideal: the metric can fail
+
+
+# -- known answers through an oracle: the "model's" edit is replaced by the exact answer ----------
+@pytest.fixture()
+def oracle(monkeypatch, pairs):
+    """Patch the editing calls inside edit_metrics so that every edit returns the renderer's ideal."""
+    import ca2sis_lib.edit_metrics as em
+
+    def ideal_style(model, a, la, b, lb, classes):
+        p = pairs.with_class(classes[0])
+        return render_batch([(lay, transfer_class_style(sa, sb, classes)) for (lay, sa), (_, sb)
+                             in zip(p.scenes_a, p.scenes_b)], p.size)
+
+    def ideal_shape(model, a, la, lb, classes):
+        from ca2sis_lib.data.toy_edits import transfer_part_shape
+
+        p = pairs.with_class(classes[0])
+        return render_batch([(transfer_part_shape(la_, lb_, classes, align=False), sa) for (la_, sa), (lb_, _)
+                             in zip(p.scenes_a, p.scenes_b)], p.size)
+
+    monkeypatch.setattr(em, "transfer_style", ideal_style)
+    monkeypatch.setattr(em, "reconstruct", lambda model, a, la: a.cpu())
+    monkeypatch.setattr(em, "transfer_shape_with_mask", ideal_shape)
+    return torch.nn.Linear(1, 1)  # any module: only its device is read
+
+
+def test_a_perfect_style_edit_scores_zero_error_and_no_leakage(oracle, pairs):
+    s = style_transfer_scores(oracle, pairs, HAIR)
+    assert s["error_in_class"] == pytest.approx(0.0, abs=1e-6)
+    assert s["error_outside_class"] < 0.01 and s["leakage"] < 0.01  # only the one-pixel antialiased rim moves
+    light = light_consistency_scores(oracle, pairs, HAIR, min_light_gap=0.0)
+    assert light["error_to_a_light"] == pytest.approx(0.0, abs=1e-6) and light["fraction_lit_like_a"] >= 0.9
+
+
+def test_a_perfect_shape_edit_scores_the_parsers_own_accuracy(oracle, pairs):
+    from ca2sis_lib.segmenter import load_segmenter
+
+    s = shape_transfer_scores(oracle, load_segmenter(), pairs, HAIR, method="mask")
+    assert s["miou"] > 0.8 and s["class_iou"] > 0.8 and s["psnr"] > 60  # identical images: PSNR of eps

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import perturbed_tiny_ca2sis
 
 from ca2sis_lib import editing
 from ca2sis_lib.data.toy import TOY_CLASSES, TOY_PALETTE, ToyFaces
 from ca2sis_lib.data.toy_scene import CLASS_ID
-from ca2sis_lib.models import CA2SIS, CA2SISConfig
+from ca2sis_lib.models import CA2SIS
 from ca2sis_lib.models.sean import SEANConfig, SEANGenerator
 from ca2sis_lib.viz.editor import OPERATIONS, EditorApp, StyleShapeEditor, build_editor
 
@@ -19,12 +20,7 @@ HAIR, NOSE = CLASS_ID["hair"], CLASS_ID["nose"]
 
 @pytest.fixture(scope="module")
 def model() -> CA2SIS:
-    torch.manual_seed(0)
-    model = CA2SIS(CA2SISConfig.tiny()).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model
+    return perturbed_tiny_ca2sis()
 
 
 @pytest.fixture(scope="module")

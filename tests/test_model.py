@@ -216,3 +216,21 @@ def test_config_round_trip_and_unknown_keys():
         CA2SISConfig.from_dict({"imagesize": 64})
     with pytest.raises(ValueError, match="multiple of 64"):
         CA2SISConfig.tiny(image_size=96)
+
+
+def test_chunked_feed_forward_is_exact():
+    """Memory mode runs the wide GEGLU feed-forward over token chunks, recomputed in backward."""
+    from ca2sis_lib.models.blocks import FeedForward
+
+    torch.manual_seed(0)
+    ff = FeedForward(16)
+    x = torch.randn(2, 23, 16, requires_grad=True)
+    whole = ff(x)
+    (gx_whole,) = torch.autograd.grad(whole.square().sum(), x)
+    ff.chunk_tokens = 5  # 23 tokens -> chunks of 5, 5, 5, 5, 3
+    chunked = ff(x)
+    (gx_chunked,) = torch.autograd.grad(chunked.square().sum(), x)
+    assert torch.allclose(whole, chunked, atol=1e-6) and torch.allclose(gx_whole, gx_chunked, atol=1e-6)
+    paper = CA2SIS(CA2SISConfig.paper(gradient_checkpointing=True))
+    assert all(stage.transformer.block.ff.chunk_tokens == 4096 for stage in paper.generator.stages)
+    assert CA2SIS(CA2SISConfig.tiny()).generator.stages[0].transformer.block.ff.chunk_tokens == 0

@@ -92,6 +92,9 @@ def _check_02(m: dict) -> None:
     assert set(m["step_seconds"]) == {"CA²-SIS", "SEAN"} and m["timing_batch"] >= 1
     assert len(m["claims"]) >= 6 and all(c["verdict"] in {"agrees", "disagrees", "n/a"} for c in m["claims"])
     assert all(c["finding"] for c in m["claims"])
+    results = m["_files"]["results.json"]  # the table the notebook publishes holds the same findings
+    assert results["claims"] == m["claims"] and results["protocol"]["pairs"] == m["pairs"]
+    assert {"reconstruction", "style_transfer", "light_consistency", "shape_transfer", "robustness"} <= set(results)
 
 
 def _check_05(m: dict) -> None:
@@ -155,4 +158,6 @@ def test_notebook_runs_in_smoke_mode(path: Path, tmp_path: Path):
         progress_bar=False,
     )
     metrics = json.loads((out_dir / "metrics.json").read_text())
+    # other JSON tables a notebook writes (e.g. 02's results.json) are checked too
+    metrics["_files"] = {p.name: json.loads(p.read_text()) for p in out_dir.glob("*.json") if p.name != "metrics.json"}
     CHECKS[path.stem](metrics)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import perturbed_tiny_ca2sis
 from matplotlib.figure import Figure
 
 from ca2sis_lib import viz
-from ca2sis_lib.models import CA2SIS, CA2SISConfig, attention_loss
+from ca2sis_lib.models import CA2SIS, attention_loss
 from ca2sis_lib.viz.inspector import AttentionInspector, InspectorApp
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,12 +33,7 @@ def _labels(size: int, num_classes: int, shift: int = 0) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def model() -> CA2SIS:
-    torch.manual_seed(0)
-    model = CA2SIS(CA2SISConfig.tiny()).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return model
+    return perturbed_tiny_ca2sis()
 
 
 @pytest.fixture(scope="module")
