@@ -218,19 +218,24 @@ def test_config_round_trip_and_unknown_keys():
         CA2SISConfig.tiny(image_size=96)
 
 
-def test_chunked_feed_forward_is_exact():
-    """Memory mode runs the wide GEGLU feed-forward over token chunks, recomputed in backward."""
-    from ca2sis_lib.models.blocks import FeedForward
+def test_memory_mode_token_chunks_are_exact():
+    """Memory mode runs cross-attention + feed-forward over token chunks, recomputed in backward."""
+    from ca2sis_lib.models.blocks import TransformerBlock
 
     torch.manual_seed(0)
-    ff = FeedForward(16)
-    x = torch.randn(2, 23, 16, requires_grad=True)
-    whole = ff(x)
-    (gx_whole,) = torch.autograd.grad(whole.square().sum(), x)
-    ff.chunk_tokens = 5  # 23 tokens -> chunks of 5, 5, 5, 5, 3
-    chunked = ff(x)
-    (gx_chunked,) = torch.autograd.grad(chunked.square().sum(), x)
-    assert torch.allclose(whole, chunked, atol=1e-6) and torch.allclose(gx_whole, gx_chunked, atol=1e-6)
+    for self_attention in (False, True):
+        block = TransformerBlock(16, 2, 8, self_attention, 4, "sdpa")
+        for p in block.parameters():
+            p.data.add_(0.1 * torch.randn_like(p))
+        x, styles = torch.randn(2, 23, 16, requires_grad=True), torch.randn(2, 5, 8)
+        results = []
+        for chunk in (0, 5):  # 23 tokens -> chunks of 5, 5, 5, 5, 3
+            block.chunk_tokens = chunk
+            out, logits = block(x, styles)
+            (grad,) = torch.autograd.grad(out.square().sum() + logits.square().sum(), x)
+            results.append((out, logits, grad))
+        for whole, chunked in zip(*results):
+            assert torch.allclose(whole, chunked, atol=1e-5)
     paper = CA2SIS(CA2SISConfig.paper(gradient_checkpointing=True))
-    assert all(stage.transformer.block.ff.chunk_tokens == 4096 for stage in paper.generator.stages)
-    assert CA2SIS(CA2SISConfig.tiny()).generator.stages[0].transformer.block.ff.chunk_tokens == 0
+    assert all(stage.transformer.block.chunk_tokens == 4096 for stage in paper.generator.stages)
+    assert CA2SIS(CA2SISConfig.tiny()).generator.stages[0].transformer.block.chunk_tokens == 0

@@ -59,10 +59,9 @@ def test_shipped_model_is_float32_and_in_eval_mode():
 def test_mapping_network_is_shipped_and_its_numbers_recompute():
     """The second training stage's mapping network completes the shipped generator: different z
     give different faces, and the shipped diversity / layout numbers recompute."""
+    from ca2sis_lib.checkpoint_io import load_checkpoint
     from ca2sis_lib.evaluate import evaluate_noise
     from ca2sis_lib.segmenter import load_segmenter
-
-    from ca2sis_lib.checkpoint_io import load_checkpoint
 
     model = load_model("ca2sis_tiny_toy")
     shipped_mapping = load_checkpoint(SHIPPED_DIR / "ca2sis_tiny_toy_mapping.pt")["weights"]

@@ -65,23 +65,12 @@ class GEGLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """GEGLU feed-forward. Its hidden layer is 8·dim wide per token, the largest activation of the
-    generator at high resolution (128², 512 channels: 0.5 GiB per image), so in memory mode it runs
-    over ``chunk_tokens`` tokens at a time, each chunk recomputed in backward. Exact: the
-    feed-forward treats every token on its own."""
-
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(GEGLU(dim, mult * dim), nn.Dropout(0.0), nn.Linear(mult * dim, dim))
-        self.chunk_tokens = 0  # 0: all tokens at once
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, N, dim)
-        if not self.chunk_tokens or x.shape[1] <= self.chunk_tokens:
-            return self.net(x)
-        chunks = x.split(self.chunk_tokens, dim=1)
-        if torch.is_grad_enabled():
-            return torch.cat([checkpoint(self.net, c, use_reentrant=False) for c in chunks], dim=1)
-        return torch.cat([self.net(c) for c in chunks], dim=1)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
 
 
 class TransformerBlock(nn.Module):
@@ -98,9 +87,23 @@ class TransformerBlock(nn.Module):
         self.norm3 = nn.LayerNorm(inner)
         self.ff = FeedForward(inner, ff_mult)
 
+        self.chunk_tokens = 0  # memory mode: tokens per chunk after self-attention (0: all at once)
+
     def forward(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, N, inner), styles (B, K, D) -> x (B, N, inner), logits (B, heads, N, K)."""
         if self.has_self_attention:
             x = self.attn1(self.norm1(x)) + x
+        if self.chunk_tokens and x.shape[1] > self.chunk_tokens and torch.is_grad_enabled():
+            # Memory mode. After self-attention every token is on its own (its query meets the K
+            # class keys; LayerNorm and the GEGLU feed-forward, 8·inner wide, are per token), so
+            # chunks of tokens give exactly the same result; each chunk is recomputed in backward.
+            pieces = [checkpoint(self.per_token, chunk, styles, use_reentrant=False)
+                      for chunk in x.split(self.chunk_tokens, dim=1)]
+            return torch.cat([p[0] for p in pieces], dim=1), torch.cat([p[1] for p in pieces], dim=2)
+        return self.per_token(x, styles)
+
+    def per_token(self, x: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        """Class-adaptive cross-attention, then the feed-forward, each with its residual."""
         out, logits = self.attn2(self.norm2(x), styles)
         x = out + x
         x = self.ff(self.norm3(x)) + x

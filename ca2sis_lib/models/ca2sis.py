@@ -27,7 +27,7 @@ from .mapping import MappingNetwork
 from .mask_embedder import MaskEmbedder, TokenToFeatures
 from .style_encoder import GroupedStyleEncoder
 
-FF_CHUNK_TOKENS = 4096  # memory mode: feed-forward tokens per chunk (a 64×64 map at a time)
+CHUNK_TOKENS = 4096  # memory mode: tokens per chunk after self-attention (a 64×64 map at a time)
 
 
 @dataclass
@@ -75,8 +75,8 @@ class CrossAttentionGenerator(nn.Module):
                 stage.channels, stage.heads, stage.head_dim, config.style_code_dim, stage.self_attention,
                 config.norm_groups, config.ff_mult, config.attention_backend,
             )
-            if config.gradient_checkpointing:  # memory mode: the wide feed-forward runs in token chunks too
-                block.transformer.block.ff.chunk_tokens = FF_CHUNK_TOKENS
+            if config.gradient_checkpointing:  # memory mode: cross-attention + feed-forward in token chunks too
+                block.transformer.block.chunk_tokens = CHUNK_TOKENS
             self.stages.append(block)
             c_in = stage.channels
         self.out_conv = nn.Conv2d(c_in, 3, 1)
