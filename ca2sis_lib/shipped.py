@@ -98,6 +98,18 @@ def load_shipped_file(path: str | Path, check: bool = True, map_location: str = 
     return model.eval()
 
 
+def resolve(source: str | Path) -> Path:
+    """A file path, or the name of a shipped model (``"ca2sis_tiny_toy"``) -> an existing path."""
+    text = str(source)
+    path = Path(text)
+    if not path.suffix and (SHIPPED_DIR / f"{text}.pt").exists():
+        path = SHIPPED_DIR / f"{text}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {text!r}: give a path, a shipped name "
+                                f"({sorted(p.stem for p in SHIPPED_DIR.glob('*.pt'))}) or official:<path>")
+    return path
+
+
 def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
     """Shipped name or file, training checkpoint, or ``official:<path>`` -> generator in eval mode."""
     text = str(source)
@@ -105,12 +117,7 @@ def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
         from .checkpoints import load_official
 
         return load_official(text.split(":", 1)[1], map_location=map_location)
-    path = Path(text)
-    if not path.suffix and (SHIPPED_DIR / f"{text}.pt").exists():
-        path = SHIPPED_DIR / f"{text}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint {text!r}: give a path, a shipped name "
-                                f"({sorted(p.stem for p in SHIPPED_DIR.glob('*.pt'))}) or official:<path>")
+    path = resolve(text)
     state = load_checkpoint(path, map_location=map_location)
     if state.get("format") == FORMAT:
         return load_shipped_file(path, map_location=map_location)

@@ -173,18 +173,6 @@ def generator_from_config_dict(family: str, config: dict[str, Any]) -> nn.Module
     return build_generator(family, SEANConfig.from_dict(config))
 
 
-def pretrained_path(source: str) -> Path:
-    """A path, or the name of a shipped generator (``"ca2sis_tiny_toy"``)."""
-    from .shipped import SHIPPED_DIR
-
-    path = Path(source)
-    if not path.exists() and not path.suffix and (SHIPPED_DIR / f"{source}.pt").exists():
-        path = SHIPPED_DIR / f"{source}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"pretrained generator {source!r} not found: give a checkpoint path or a shipped name")
-    return path
-
-
 class GeneratorStep(nn.Module):
     """What one generator forward means in each stage; wrapping it lets DDP see a single call."""
 
@@ -346,14 +334,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     palette = getattr(dataset, "palette", None)
 
     if cfg.stage == "mapping":  # spec §5: load the reconstruction generator, train only the mapping net
-        state = load_checkpoint(pretrained_path(cfg.pretrained), map_location=device)
-        check_same_config(state["model_config"], mcfg.to_dict())
-        weights = state.get("weights") or state.get("ema") or state["generator"]  # shipped file or checkpoint
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
-        missing, unexpected = generator.load_state_dict(weights, strict=False)
-        if unexpected or any(not k.startswith("mapping.") for k in missing):
-            raise ValueError(f"{cfg.pretrained} does not fit the model config: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+        from .shipped import load_model  # a shipped name or file, a training checkpoint, official:<path>
+
+        source = load_model(cfg.pretrained, map_location=str(device))
+        check_same_config(source.config.to_dict(), mcfg.to_dict())
+        # everything but the mapping network, which starts fresh (seeded) even if the source has one
+        generator.load_state_dict({k: v for k, v in source.state_dict().items() if not k.startswith("mapping.")},
+                                  strict=False)
         trainable = list(generator.mapping.parameters())
     elif cfg.family == "ca2sis":
         trainable = [p for n, p in generator.named_parameters() if not n.startswith("mapping.")]

@@ -57,8 +57,9 @@ def main() -> int:
         summary = json.loads((run / "summary.json").read_text())
         if name.endswith("_mapping"):
             path = export_generator(run, name, parts=("mapping",))
-            result = evaluate_noise(load_model("ca2sis_tiny_toy"), load_segmenter(), num_samples=200)
-            result["mapping_parameters"] = sum(p.numel() for n, p in load_model("ca2sis_tiny_toy").named_parameters()
+            model = load_model("ca2sis_tiny_toy")  # the generator, completed by the file just exported
+            result = evaluate_noise(model, load_segmenter(), num_samples=200)
+            result["mapping_parameters"] = sum(p.numel() for n, p in model.named_parameters()
                                                if n.startswith("mapping."))
         else:
             path = export_generator(run, name)

@@ -124,7 +124,7 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
 def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     """Spec §5: start from the shipped reconstruction generator, only mapping.* may change; the
     exported mapping file completes the shipped generator for noise-driven generation."""
-    from ca2sis_lib.shipped import export_generator, load_shipped_file
+    from ca2sis_lib.shipped import export_generator, load_shipped_file, resolve
 
     cfg = resolve_config("toy-mapping", overrides={"out_dir": str(tmp_path / "map"), "steps": 2, "batch_size": 2,
                                                    "toy_samples": 8, "decay_start": 1, "ema_decay": 0.0,
@@ -132,7 +132,7 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     summary = train(cfg)
     assert summary["finished"]
     state = load_checkpoint(tmp_path / "map" / "checkpoint.pt")
-    base = load_shipped_file(train_module.pretrained_path("ca2sis_tiny_toy")).state_dict()
+    base = load_shipped_file(resolve("ca2sis_tiny_toy")).state_dict()
     changed = {k for k, v in state["generator"].items() if not torch.equal(v, base[k])}
     assert changed and all(k.startswith("mapping.") for k in changed)
     assert "g_diversity" in (tmp_path / "map" / "log.csv").read_text().splitlines()[0]
@@ -142,7 +142,7 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     shipped_dir = tmp_path / "shipped"
     shipped_dir.mkdir()
     export_generator(tmp_path / "map", "mini_mapping", dest=shipped_dir, parts=("mapping",))
-    (shipped_dir / "mini.pt").write_bytes(train_module.pretrained_path("ca2sis_tiny_toy").read_bytes())
+    (shipped_dir / "mini.pt").write_bytes(resolve("ca2sis_tiny_toy").read_bytes())
     manifest = json.loads((shipped_dir / "manifest.json").read_text())
     from ca2sis_lib.checkpoint_io import sha256
 
@@ -158,5 +158,5 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
 def test_mapping_stage_needs_a_pretrained_generator(tmp_path):
     with pytest.raises(ValueError, match="pretrained"):
         resolve_config("toy-mapping", overrides={"pretrained": ""})
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint 'nope'"):
         train(resolve_config("toy-mapping", overrides={"pretrained": "nope", "out_dir": str(tmp_path / "x")}))

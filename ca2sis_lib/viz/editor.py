@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from .. import editing
 from .figures import clean, colour_labels, figure_to_png, new_figure, save_figure, to_rgb
+from .panel_app import PanelApp
 from .record import default_palette
 
 Sample = dict[str, Any]  # {"image": (3, H, W) in [-1, 1], "label": (H, W) long, "name": str}
@@ -191,13 +192,13 @@ class StyleShapeEditor:
         return save_figure(self.figure(), path, dpi=dpi)
 
 
-class EditorApp:
+class EditorApp(PanelApp):
     """ipywidgets controls around a ``StyleShapeEditor``; display it by ending a cell with it."""
 
     def __init__(self, editor: StyleShapeEditor, export_path: str | Path = "edit.png") -> None:
         import ipywidgets as widgets
 
-        self.editor = editor
+        self.editor = self.panel = editor
         s = editor.state
         names = [str(x.get("name", i)) for i, x in enumerate(editor.samples)]
         common = dict(style={"description_width": "initial"})
@@ -266,14 +267,6 @@ class EditorApp:
                     self.controls[name].value = value
         finally:
             self._syncing = False
-
-    def export(self, path: str | Path | None = None) -> Path:
-        written = self.editor.export(path or self.export_path.value)
-        self.status.value = f"<small>saved {written}</small>"
-        return written
-
-    def _repr_mimebundle_(self, **kwargs: Any):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def build_editor(model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,

@@ -45,6 +45,7 @@ from .figures import (
     to_rgb,
     upsample,
 )
+from .panel_app import PanelApp
 from .record import AttentionRecording, record_attention, self_attention_maps
 
 Sample = dict[str, Any]  # {"image": (3, H, W) in [-1, 1], "label": (H, W) long, "name": str}
@@ -329,13 +330,13 @@ class InspectorCanvas:
         return self.fig
 
 
-class InspectorApp:
+class InspectorApp(PanelApp):
     """ipywidgets controls around an ``AttentionInspector``; display it by ending a cell with it."""
 
     def __init__(self, inspector: AttentionInspector, export_path: str | Path = "attention_inspector.png") -> None:
         import ipywidgets as widgets
 
-        self.inspector = inspector
+        self.inspector = self.panel = inspector
         rec, s = inspector.recording, inspector.state
         height, width = rec.image_size
         self._syncing = False
@@ -431,15 +432,6 @@ class InspectorApp:
     def centre_on_class(self) -> None:
         y, x = self.inspector.centre_of_class()
         self.apply(y=y, x=x)
-
-    def export(self, path: str | Path | None = None) -> Path:
-        """Write the current view to ``path`` (default: the file box) and say so in the status line."""
-        written = self.inspector.export(path or self.export_path.value)
-        self.status.value = f"<small>saved {written}</small>"
-        return written
-
-    def _repr_mimebundle_(self, **kwargs: Any):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def build_inspector(model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
