@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .checkpoint_io import check_same_config, load_checkpoint, save_atomic, tensor_digest
 from .losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, make_perceptual_loss
 from .masks import as_one_hot
-from .models import CA2SIS, CA2SISConfig
+from .models import CA2SIS, CA2SISConfig, attention_loss
 from .models.discriminator import MultiscaleDiscriminator
 
 FAMILIES = ("ca2sis", "sean")
@@ -68,6 +68,7 @@ class TrainConfig:
     lambda_vgg: float = 10.0  # replaced by an L1 term of the same weight when VGG19 weights are missing
     lambda_l1: float = 0.0  # L1 reconstruction: a documented deviation for weight-free training
     lambda_attn: float = 1.0  # L_att; ignored by the SPADE family
+    attn_pos_weight_max: float = 0.0  # > 0: class-balanced L_att (a documented deviation; 0 = the authors')
     lambda_diversity: float = 0.0  # mapping stage: -mean|G(z1) - sg(G(z2))| (spec §5)
     vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
     regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
@@ -115,7 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed
     "toy-ca2sis": dict(model_preset="tiny", batch_size=8, steps=1500, decay_start=1000, lr_g=4e-4, lr_d=8e-4,
                        lambda_vgg=0.0, lambda_l1=10.0, lambda_fm=2.0, ema_decay=0.995,
-                       regenerate_fake_for_d=False),
+                       regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=1500, decay_start=1000, lr_g=4e-4,
                      lr_d=8e-4, lambda_vgg=0.0, lambda_l1=10.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False),
@@ -124,7 +125,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
                         batch_size=8, steps=400, decay_start=250, lr_g=2e-4, lr_d=8e-4, lambda_vgg=0.0,
                         lambda_l1=0.0, lambda_fm=0.0, lambda_diversity=1.0, ema_decay=0.99,
-                        regenerate_fake_for_d=False),
+                        regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
     # a few steps, for tests and the CI notebooks
     "smoke": dict(model_preset="tiny", batch_size=2, steps=4, toy_samples=16, lambda_vgg=0.0, lambda_l1=10.0,
                   log_every=1, sample_every=2, checkpoint_every=2, progress=False),
@@ -174,19 +175,27 @@ def generator_from_config_dict(family: str, config: dict[str, Any]) -> nn.Module
 
 
 class GeneratorStep(nn.Module):
-    """What one generator forward means in each stage; wrapping it lets DDP see a single call."""
+    """What one generator forward means in each stage; wrapping it lets DDP see a single call.
 
-    def __init__(self, model: nn.Module, stage: str) -> None:
+    ``attn_pos_weight_max > 0`` swaps the model's own L_att for the class-balanced variant
+    (:func:`~ca2sis_lib.models.ca2sis.attention_loss`), computed from the same logits.
+    """
+
+    def __init__(self, model: nn.Module, stage: str, attn_pos_weight_max: float = 0.0) -> None:
         super().__init__()
-        self.model, self.stage = model, stage
+        self.model, self.stage, self.attn_pos_weight_max = model, stage, attn_pos_weight_max
 
     def forward(self, image: Tensor, one_hot: Tensor, noise: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        balanced = self.attn_pos_weight_max > 0 and hasattr(self.model, "embed_mask")
         if self.stage == "reconstruction":
-            out = self.model(image, one_hot)
-            return out.image, out.attn_loss
-        present = one_hot.flatten(2).amax(-1) > 0  # (B, K): absent classes get zero codes (spec §5)
-        styles = self.model.styles_from_noise(noise, present)
-        out = self.model.decode(self.model.embed_mask(one_hot), styles, attn_target=one_hot)
+            out = self.model(image, one_hot, return_attention=True) if balanced else self.model(image, one_hot)
+        else:
+            present = one_hot.flatten(2).amax(-1) > 0  # (B, K): absent classes get zero codes (spec §5)
+            styles = self.model.styles_from_noise(noise, present)
+            out = self.model.decode(self.model.embed_mask(one_hot), styles, attn_target=one_hot,
+                                    return_attention=balanced)
+        if balanced:
+            return out.image, attention_loss(list(out.attention.values()), one_hot, self.attn_pos_weight_max)
         return out.image, out.attn_loss
 
 
@@ -376,7 +385,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             raise ValueError(f"checkpoint was written by {state.get('world_size', 1)} process(es), this run has "
                              f"{dist.world}; resume with the same --nproc_per_node (or start a new run)")
 
-    step_fn = GeneratorStep(generator, cfg.stage)
+    step_fn = GeneratorStep(generator, cfg.stage, cfg.attn_pos_weight_max)
     g_model, d_model = step_fn, discriminator
     if dist.enabled:
         ids = [device.index] if device.type == "cuda" else None

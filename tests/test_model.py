@@ -74,6 +74,29 @@ def test_attention_loss_is_ln2_at_initialisation():
     assert abs(sum(losses) / len(losses) - math.log(2)) < 1e-3
 
 
+def test_class_balanced_attention_loss_weights_positives_by_neg_over_pos():
+    import torch.nn.functional as F
+
+    from ca2sis_lib.models import attention_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 2, 2, 2, 2)  # (B, heads, K, h, w)
+    labels = torch.tensor([[[0, 0], [0, 1]]])  # class 1 has one pixel of four
+    one_hot = F.one_hot(labels, 2).permute(0, 3, 1, 2).float()
+    mean_logits = logits.mean(1)
+    # the authors' loss: plain BCE averaged over pixels and classes
+    plain = F.binary_cross_entropy_with_logits(mean_logits, one_hot)
+    assert torch.allclose(attention_loss([logits], one_hot), plain)
+    assert torch.allclose(attention_loss([logits], one_hot, pos_weight_max=0.0), plain)
+    # balanced: class 0 (3 pos, 1 neg) gets weight max(1/3, 1) = 1, class 1 (1 pos, 3 neg) gets 3
+    bce = F.binary_cross_entropy_with_logits(mean_logits, one_hot, reduction="none")
+    weight = 1 + one_hot * torch.tensor([0.0, 2.0])[None, :, None, None]
+    assert torch.allclose(attention_loss([logits], one_hot, pos_weight_max=10.0), (bce * weight).mean())
+    # the clamp: at most pos_weight_max
+    weight = 1 + one_hot * torch.tensor([0.0, 1.0])[None, :, None, None]
+    assert torch.allclose(attention_loss([logits], one_hot, pos_weight_max=2.0), (bce * weight).mean())
+
+
 def test_every_spatial_transformer_is_the_identity_at_init():
     model = CA2SIS(CA2SISConfig.tiny()).eval()
     styles = torch.randn(2, model.config.num_classes, model.config.style_code_dim)
@@ -239,3 +262,4 @@ def test_memory_mode_token_chunks_are_exact():
     paper = CA2SIS(CA2SISConfig.paper(gradient_checkpointing=True))
     assert all(stage.transformer.block.chunk_tokens == 4096 for stage in paper.generator.stages)
     assert CA2SIS(CA2SISConfig.tiny()).generator.stages[0].transformer.block.chunk_tokens == 0
+

@@ -12,6 +12,7 @@ import torch
 
 from ca2sis_lib import train as train_module
 from ca2sis_lib.checkpoint_io import load_checkpoint, save_atomic, tensor_digest
+from ca2sis_lib.masks import as_one_hot
 from ca2sis_lib.train import TrainConfig, load_generator, resolve_config, train
 
 
@@ -160,3 +161,27 @@ def test_mapping_stage_needs_a_pretrained_generator(tmp_path):
         resolve_config("toy-mapping", overrides={"pretrained": ""})
     with pytest.raises(FileNotFoundError, match="no checkpoint 'nope'"):
         train(resolve_config("toy-mapping", overrides={"pretrained": "nope", "out_dir": str(tmp_path / "x")}))
+
+
+def test_balanced_attention_loss_changes_only_the_loss():
+    """attn_pos_weight_max swaps L_att for the class-balanced variant computed from the same logits;
+    the image is the same, and the SPADE family (no attention) is unaffected."""
+    from ca2sis_lib.models import CA2SISConfig, attention_loss
+    from ca2sis_lib.train import GeneratorStep, build_generator
+
+    torch.manual_seed(0)
+    model = build_generator("ca2sis", CA2SISConfig.tiny()).eval()
+    labels = torch.randint(0, model.config.num_classes, (2, 64, 64))
+    labels[:, :8, :8] = 3  # a small class beside large ones
+    one_hot = as_one_hot(labels, model.config.num_classes)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        plain_image, plain_loss = GeneratorStep(model, "reconstruction")(image, one_hot)
+        balanced_image, balanced_loss = GeneratorStep(model, "reconstruction", 200.0)(image, one_hot)
+        logits = list(model(image, one_hot, return_attention=True).attention.values())
+    assert torch.equal(plain_image, balanced_image)
+    assert torch.allclose(plain_loss, attention_loss(logits, one_hot))
+    assert torch.allclose(balanced_loss, attention_loss(logits, one_hot, pos_weight_max=200.0))
+    assert balanced_loss > plain_loss * 1.5  # positives of rare classes now count
+    assert resolve_config("toy-ca2sis").attn_pos_weight_max == resolve_config("toy-mapping").attn_pos_weight_max > 0
+    assert resolve_config("paper").attn_pos_weight_max == 0  # the paper recipe keeps the authors' L_att

@@ -39,19 +39,29 @@ class CA2SISOutput:
     tokens: Tensor | None = None  # (B, K', L)
 
 
-def attention_loss(layer_logits: list[Tensor], mask: Tensor) -> Tensor:
+def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: float = 0.0) -> Tensor:
     """L_att (spec §4): head-averaged pre-softmax logits vs the nearest-resized one-hot mask.
 
     For each layer: BCE-with-logits per class (a mean over B·h·w), averaged over the K classes
     (background and absent classes included); then the mean over layers. Pixels that belong to no
     class (an ignore label) are left out; without them this is exactly the authors' loss.
+
+    ``pos_weight_max > 0`` is this project's class-balanced variant (a documented deviation, used by
+    the shipped toy models): class k's positive pixels are weighted by ``neg_k / pos_k`` of the
+    batch, clamped to [1, pos_weight_max], so that a 2-pixel eye is not outvoted by the ~1000
+    pixels where it is absent; the authors' unweighted BCE never learns to put small parts first.
     """
     losses = []
     for logits in layer_logits:  # (B, heads, K, h, w)
         mean_logits = logits.float().mean(dim=1)  # (B, K, h, w): average over heads
         target = resize_mask(mask, tuple(mean_logits.shape[-2:]))  # works for non-square maps too
-        bce = F.binary_cross_entropy_with_logits(mean_logits, target, reduction="none")
         valid = target.sum(dim=1, keepdim=True) > 0  # (B, 1, h, w)
+        pos_weight = None
+        if pos_weight_max > 0:
+            positives = (target * valid).sum(dim=(0, 2, 3))  # (K,)
+            negatives = valid.sum() - positives
+            pos_weight = (negatives / positives.clamp_min(1)).clamp(1.0, pos_weight_max)[:, None, None]  # (K, 1, 1)
+        bce = F.binary_cross_entropy_with_logits(mean_logits, target, reduction="none", pos_weight=pos_weight)
         if bool(valid.all()):
             losses.append(bce.mean())
         else:
