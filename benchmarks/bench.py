@@ -36,13 +36,20 @@ def _paper_batch(batch: int, classes: int = 19, size: int = 256):
 
 
 def make_generator_step(mode: str, batch: int):
-    """Paper-preset CA²-SIS generator forward+backward. mode: default | memory | bf16 | reference."""
+    """Paper-preset CA²-SIS generator forward+backward.
+
+    mode: default | memory | bf16 | reference | plain_ff (default with the feed-forward's plain
+    autograd path, which keeps GELU(gate) and the GEGLU product for backward)."""
     from ca2sis_lib.models import CA2SIS, CA2SISConfig
+    from ca2sis_lib.models.blocks import FeedForward
 
     config = CA2SISConfig.paper(gradient_checkpointing=mode == "memory",
                                 attention_backend="reference" if mode == "reference" else "sdpa")
     torch.manual_seed(0)
     model = CA2SIS(config).train()
+    for module in model.modules():
+        if isinstance(module, FeedForward):
+            module.lean = mode != "plain_ff"
     model.mapping.requires_grad_(False)
     image, labels = _paper_batch(batch)
 
@@ -133,6 +140,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
 CONFIGS = {
     "ca2sis_paper_b1_default": lambda: make_generator_step("default", 1),
     "ca2sis_paper_b2_default": lambda: make_generator_step("default", 2),
+    "ca2sis_paper_b2_plain_ff": lambda: make_generator_step("plain_ff", 2),
     "ca2sis_paper_b1_memory": lambda: make_generator_step("memory", 1),
     "ca2sis_paper_b2_memory": lambda: make_generator_step("memory", 2),
     # the same in a process whose malloc serves large blocks by mmap (freed memory goes back to the

@@ -263,3 +263,63 @@ def test_memory_mode_token_chunks_are_exact():
     assert all(stage.transformer.block.chunk_tokens == 4096 for stage in paper.generator.stages)
     assert CA2SIS(CA2SISConfig.tiny()).generator.stages[0].transformer.block.chunk_tokens == 0
 
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``fn`` runs."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward():
+    from ca2sis_lib.models.blocks import FeedForward, _GEGLULinear
+
+    torch.manual_seed(0)
+    ff = FeedForward(32, 4)
+    x = torch.randn(2, 300, 32, requires_grad=True)
+    weights = torch.linspace(-1, 1, 32)
+    results, saved = [], []
+    for lean in (True, False):
+        ff.lean, x.grad = lean, None
+        ff.zero_grad()
+        saved.append(_saved_bytes(lambda: (ff(x) * weights).sum().backward()))
+        results.append([ff(x).detach(), x.grad.clone()] + [p.grad.clone() for p in ff.parameters()])
+    for lean_value, plain_value in zip(*results):
+        assert torch.allclose(lean_value, plain_value, rtol=1e-6, atol=1e-7)
+    # plain: proj input, [a, gate], GELU(gate), the product; lean: proj input and [a, gate] only
+    width = x.numel() * 4  # bytes of one (2, 300, 32) float tensor
+    assert saved[0] <= saved[1] - 2 * 4 * width + width // 2
+    # exact gradients (float64) of the fused function, bias included
+    h = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_GEGLULinear.apply, (h, w, b))
+    # without gradients (inference) the plain modules run: same output
+    with torch.no_grad():
+        ff.lean = True
+        assert torch.equal(ff(x), ff.net(x))
+
+
+def test_lean_feed_forward_under_bf16_autocast():
+    from ca2sis_lib.models.blocks import FeedForward
+
+    torch.manual_seed(0)
+    ff = FeedForward(16, 4)
+    x = torch.randn(2, 40, 16, requires_grad=True)
+    grads = []
+    for lean in (True, False):
+        ff.lean, x.grad = lean, None
+        ff.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = ff(x)
+        assert y.dtype == torch.bfloat16
+        y.float().sum().backward()
+        grads.append((y.detach().float(), x.grad.clone(), ff.net[2].weight.grad.clone()))
+    for lean_value, plain_value in zip(*grads):
+        assert torch.allclose(lean_value, plain_value, rtol=2e-2, atol=2e-2)

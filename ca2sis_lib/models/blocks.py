@@ -64,13 +64,59 @@ class GEGLU(nn.Module):
         return a * F.gelu(gate)
 
 
+class _GEGLULinear(torch.autograd.Function):
+    """``Linear(a · GELU(gate))`` from ``h = [a, gate]``, saving only ``h`` for backward.
+
+    Autograd would keep GELU(gate) and the product as well (3 more tensors as wide as ``a``, the
+    largest activations of the model at 128² and 256²); they are recomputed here from ``h``
+    (elementwise, cheap). Forward and gradients are the same operations as the plain path, so
+    results agree to float rounding (tested); this is not checkpointing (no matmul is redone).
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        a, gate = h.chunk(2, dim=-1)
+        product = a * F.gelu(gate)  # (..., d_ff)
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(product, weight, bias)  # (..., d)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        h, weight = ctx.saved_tensors
+        a, gate = h.chunk(2, dim=-1)
+        gelu_gate = F.gelu(gate)
+        grad_product = grad_out @ weight  # (..., d_ff)
+        grad_weight = grad_out.flatten(0, -2).T @ (a * gelu_gate).flatten(0, -2)  # (d, d_ff)
+        grad_bias = grad_out.flatten(0, -2).sum(0) if ctx.has_bias else None
+        grad_h = torch.empty_like(h)
+        d_ff = a.shape[-1]
+        torch.mul(grad_product, gelu_gate, out=grad_h[..., :d_ff])  # d/da
+        del gelu_gate
+        grad_h[..., d_ff:] = torch.ops.aten.gelu_backward(grad_product * a, gate)  # d/dgate
+        return grad_h, grad_weight, grad_bias
+
+
 class FeedForward(nn.Module):
+    """GEGLU (dim -> 2·mult·dim, split) then Linear(mult·dim -> dim).
+
+    ``lean`` (default on) runs GEGLU and the output Linear as one autograd function that keeps
+    only the GEGLU projection for backward; ``lean = False`` is the plain module path.
+    """
+
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(GEGLU(dim, mult * dim), nn.Dropout(0.0), nn.Linear(mult * dim, dim))
+        self.lean = True
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        if not (self.lean and torch.is_grad_enabled()):
+            return self.net(x)
+        out_layer = self.net[2]
+        h = self.net[0].proj(x)  # (..., 2·mult·dim)
+        if h.dtype != out_layer.weight.dtype:  # autocast: the Linear would run in h's dtype
+            return _GEGLULinear.apply(h, out_layer.weight.to(h.dtype), out_layer.bias.to(h.dtype))
+        return _GEGLULinear.apply(h, out_layer.weight, out_layer.bias)
 
 
 class TransformerBlock(nn.Module):
