@@ -277,9 +277,11 @@ def _saved_bytes(fn) -> int:
     return sum(storages.values())
 
 
-def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward():
+@pytest.mark.parametrize("rows", [8192, 7])  # one block, and many blocks with a ragged last one
+def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward(rows, monkeypatch):
     from ca2sis_lib.models.blocks import FeedForward, _GEGLULinear
 
+    monkeypatch.setattr(_GEGLULinear, "ROWS", rows)
     torch.manual_seed(0)
     ff = FeedForward(32, 4)
     x = torch.randn(2, 300, 32, requires_grad=True)
@@ -291,7 +293,7 @@ def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward():
         saved.append(_saved_bytes(lambda: (ff(x) * weights).sum().backward()))
         results.append([ff(x).detach(), x.grad.clone()] + [p.grad.clone() for p in ff.parameters()])
     for lean_value, plain_value in zip(*results):
-        assert torch.allclose(lean_value, plain_value, rtol=1e-6, atol=1e-7)
+        assert torch.allclose(lean_value, plain_value, rtol=1e-5, atol=1e-6)
     # plain: proj input, [a, gate], GELU(gate), the product; lean: proj input and [a, gate] only
     width = x.numel() * 4  # bytes of one (2, 300, 32) float tensor
     assert saved[0] <= saved[1] - 2 * 4 * width + width // 2
