@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .checkpoint_io import check_same_config, load_checkpoint, save_atomic, tensor_digest
 from .losses import feature_matching_loss, hinge_d_loss, hinge_g_loss, make_perceptual_loss
 from .masks import as_one_hot
-from .models import CA2SIS, CA2SISConfig, attention_loss
+from .models import CA2SIS, CA2SISConfig
 from .models.discriminator import MultiscaleDiscriminator
 
 FAMILIES = ("ca2sis", "sean")
@@ -177,25 +177,22 @@ def generator_from_config_dict(family: str, config: dict[str, Any]) -> nn.Module
 class GeneratorStep(nn.Module):
     """What one generator forward means in each stage; wrapping it lets DDP see a single call.
 
-    ``attn_pos_weight_max > 0`` swaps the model's own L_att for the class-balanced variant
-    (:func:`~ca2sis_lib.models.ca2sis.attention_loss`), computed from the same logits.
+    ``attn_pos_weight_max > 0`` makes the model's L_att class-balanced
+    (:func:`~ca2sis_lib.models.ca2sis.attention_loss`); the SPADE family has no L_att.
     """
 
     def __init__(self, model: nn.Module, stage: str, attn_pos_weight_max: float = 0.0) -> None:
         super().__init__()
-        self.model, self.stage, self.attn_pos_weight_max = model, stage, attn_pos_weight_max
+        self.model, self.stage = model, stage
+        self.loss_options = {"attn_pos_weight_max": attn_pos_weight_max} if hasattr(model, "embed_mask") else {}
 
     def forward(self, image: Tensor, one_hot: Tensor, noise: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        balanced = self.attn_pos_weight_max > 0 and hasattr(self.model, "embed_mask")
         if self.stage == "reconstruction":
-            out = self.model(image, one_hot, return_attention=True) if balanced else self.model(image, one_hot)
-        else:
-            present = one_hot.flatten(2).amax(-1) > 0  # (B, K): absent classes get zero codes (spec §5)
-            styles = self.model.styles_from_noise(noise, present)
-            out = self.model.decode(self.model.embed_mask(one_hot), styles, attn_target=one_hot,
-                                    return_attention=balanced)
-        if balanced:
-            return out.image, attention_loss(list(out.attention.values()), one_hot, self.attn_pos_weight_max)
+            out = self.model(image, one_hot, **self.loss_options)
+            return out.image, out.attn_loss
+        present = one_hot.flatten(2).amax(-1) > 0  # (B, K): absent classes get zero codes (spec §5)
+        styles = self.model.styles_from_noise(noise, present)
+        out = self.model.decode(self.model.embed_mask(one_hot), styles, attn_target=one_hot, **self.loss_options)
         return out.image, out.attn_loss
 
 

@@ -183,5 +183,9 @@ def test_balanced_attention_loss_changes_only_the_loss():
     assert torch.allclose(plain_loss, attention_loss(logits, one_hot))
     assert torch.allclose(balanced_loss, attention_loss(logits, one_hot, pos_weight_max=200.0))
     assert balanced_loss > plain_loss * 1.5  # positives of rare classes now count
+    sean = build_generator("sean", train_module.model_config(resolve_config("toy-sean"))).eval()
+    with torch.no_grad():
+        sean_image, sean_loss = GeneratorStep(sean, "reconstruction", 200.0)(image, one_hot)
+    assert sean_loss is None and sean_image.shape == image.shape
     assert resolve_config("toy-ca2sis").attn_pos_weight_max == resolve_config("toy-mapping").attn_pos_weight_max > 0
     assert resolve_config("paper").attn_pos_weight_max == 0  # the paper recipe keeps the authors' L_att

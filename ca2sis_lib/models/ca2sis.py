@@ -143,23 +143,25 @@ class CA2SIS(nn.Module):
         return self.mapping(z, present)
 
     def decode(self, tokens: Tensor, styles: Tensor, attn_target: Tensor | None = None,
-               return_attention: bool = False) -> CA2SISOutput:
+               return_attention: bool = False, attn_pos_weight_max: float = 0.0) -> CA2SISOutput:
         """Tokens and styles -> image. ``attn_target`` (one-hot mask) only adds L_att: the image
-        is the same with or without it (spec §4)."""
+        is the same with or without it (spec §4); ``attn_pos_weight_max > 0`` makes it class-balanced."""
         image, logits = self.generator(tokens, styles)
-        loss = attention_loss(logits, attn_target) if attn_target is not None else None
+        loss = attention_loss(logits, attn_target, attn_pos_weight_max) if attn_target is not None else None
         attention = None
         if return_attention:
             attention = {name: lg for name, lg in zip(self.attention_layer_names(), logits)}
         return CA2SISOutput(image=image, attn_loss=loss, attention=attention, styles=styles, tokens=tokens)
 
-    def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False) -> CA2SISOutput:
+    def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False,
+                attn_pos_weight_max: float = 0.0) -> CA2SISOutput:
         """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot)."""
         self.check_image(image, mask)
         one_hot = self.prepare_mask(mask)
         styles = self.encode_style(image, one_hot)
         tokens = self.embed_mask(one_hot)
-        return self.decode(tokens, styles, attn_target=one_hot, return_attention=return_attention)
+        return self.decode(tokens, styles, attn_target=one_hot, return_attention=return_attention,
+                           attn_pos_weight_max=attn_pos_weight_max)
 
     # -- helpers --------------------------------------------------------------------------
     def attention_layer_names(self) -> list[str]:
