@@ -116,7 +116,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed
     "toy-ca2sis": dict(model_preset="tiny", batch_size=8, steps=1500, decay_start=1000, lr_g=4e-4, lr_d=8e-4,
                        lambda_vgg=0.0, lambda_l1=10.0, lambda_fm=2.0, ema_decay=0.995,
-                       regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
+                       regenerate_fake_for_d=False, lambda_attn=5.0, attn_pos_weight_max=200.0),
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=1500, decay_start=1000, lr_g=4e-4,
                      lr_d=8e-4, lambda_vgg=0.0, lambda_l1=10.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ca2sis_lib.evaluate import evaluate_noise, evaluate_toy, random_phase_oracle
+from ca2sis_lib.evaluate import class_mean_colour_oracle, evaluate_noise, evaluate_toy, random_phase_oracle
 from ca2sis_lib.segmenter import load_segmenter
 from ca2sis_lib.segmenter import main as segmenter_main
 from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_model, load_shipped_file
@@ -77,9 +77,11 @@ def main() -> int:
         quality[name] = result
         quality_path.write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
         print(json.dumps({name: result}, indent=2), flush=True)
-    # what the SSIM target is measured against: a renderer that knows all but the texture phases
+    # what the SSIM target is measured against: a renderer that knows all but the texture phases,
+    # and a painter that knows only each class's mean colour (sharp, then blurred edges)
     quality = json.loads(quality_path.read_text()) if quality_path.exists() else {}
     quality["reference_random_texture_phase"] = random_phase_oracle(num_samples=200)
+    quality["reference_class_mean_colour"] = class_mean_colour_oracle(num_samples=200)
     quality_path.write_text(json.dumps(quality, indent=2, sort_keys=True) + "\n")
     return 0
 

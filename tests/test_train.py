@@ -189,3 +189,12 @@ def test_balanced_attention_loss_changes_only_the_loss():
     assert sean_loss is None and sean_image.shape == image.shape
     assert resolve_config("toy-ca2sis").attn_pos_weight_max == resolve_config("toy-mapping").attn_pos_weight_max > 0
     assert resolve_config("paper").attn_pos_weight_max == 0  # the paper recipe keeps the authors' L_att
+
+
+def test_toy_presets_differ_only_by_family_and_attention_loss():
+    """The comparison in notebook 02 changes only the conditioning: the SEAN-style toy recipe is the
+    CA²-SIS one (data, steps, batch, optimiser, every other loss) minus L_att, which it has no use for."""
+    ca2sis, sean = resolve_config("toy-ca2sis").to_dict(), resolve_config("toy-sean").to_dict()
+    differing = {key for key in ca2sis if ca2sis[key] != sean[key]}
+    assert differing == {"family", "lambda_attn", "attn_pos_weight_max"}
+    assert resolve_config("toy-ca2sis").lambda_attn == 5.0 and resolve_config("paper").lambda_attn == 1.0
