@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .masks import resize_mask
+from .masks import as_one_hot, resize_mask
 from .metrics import psnr, rmse, segmentation_scores, ssim
 
 
@@ -144,7 +144,7 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
     items = [data[i] for i in range(num_samples)]
     real = torch.stack([x["image"] for x in items])  # (N, 3, H, W) in [-1, 1]
     labels = torch.stack([x["label"] for x in items])  # (N, H, W)
-    one_hot = torch.nn.functional.one_hot(labels.long(), data.num_classes).permute(0, 3, 1, 2).float()  # (N, K, H, W)
+    one_hot = as_one_hot(labels, data.num_classes)  # (N, K, H, W)
     area = one_hot.sum(dim=(2, 3)).clamp(min=1)  # (N, K)
     mean_colour = torch.einsum("nchw,nkhw->nkc", real, one_hot) / area[..., None]  # (N, K, 3)
     painted = torch.einsum("nkc,nkhw->nchw", mean_colour, one_hot)
