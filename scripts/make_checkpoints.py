@@ -5,9 +5,9 @@
 In order (a later one uses the earlier ones):
 
 * ``ca2sis_tiny_toy``, ``sean_tiny_toy``: train with the project's own command and preset (resuming
-  if the run folder has a checkpoint), export the EMA generator to data/checkpoints/<name>.pt (fp16,
-  SHA-256 in manifest.json), evaluate on 200 held-out toy samples (test split, seeds never used in
-  training);
+  if the run folder has a checkpoint of the same recipe; a folder of another recipe is refused),
+  export the EMA generator to data/checkpoints/<name>.pt (fp16, SHA-256 in manifest.json), evaluate
+  on 200 held-out toy samples (test split, seeds never used in training);
 * ``toy_segmenter``: the toy parser that judges layout fidelity, with its held-out accuracy;
 * ``ca2sis_tiny_toy_mapping``: the second training stage (spec §5) on the shipped CA²-SIS: only the
   mapping network learns; exported alone, the loader puts it into ``ca2sis_tiny_toy``; evaluated by
@@ -26,15 +26,34 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from ca2sis_lib.evaluate import class_mean_colour_oracle, evaluate_noise, evaluate_toy, random_phase_oracle
 from ca2sis_lib.segmenter import load_segmenter
 from ca2sis_lib.segmenter import main as segmenter_main
 from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_model, load_shipped_file
 from ca2sis_lib.train import main as train_main
+from ca2sis_lib.train import resolve_config
 
 MODELS = {"ca2sis_tiny_toy": "toy-ca2sis", "sean_tiny_toy": "toy-sean", "toy_segmenter": None,
           "ca2sis_tiny_toy_mapping": "toy-mapping"}
+
+
+def check_run_matches_preset(run: Path, preset: str) -> None:
+    """Refuse to resume a run folder that an older recipe started: its checkpoint would be finished
+    with the new preset's settings and exported as if the preset had trained it from scratch."""
+    config_path = run / "config.yaml"
+    if not (run / "checkpoint.pt").exists() or not config_path.exists():
+        return
+    saved = yaml.safe_load(config_path.read_text())["train"]
+    wanted = resolve_config(preset).to_dict()
+    not_recipe = {"out_dir", "progress", "max_steps_this_run"}  # where and how a run reports, not what it learns
+    # a key missing from an older config.yaml was added later, with a default that keeps the old behaviour
+    differing = sorted(k for k in wanted if k not in not_recipe and saved.get(k, wanted[k]) != wanted[k])
+    if differing:
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in differing)
+        raise SystemExit(f"{run} was started with another recipe than the preset {preset!r} ({changes}); "
+                         f"move that folder aside (or delete it) to retrain from scratch")
 
 
 def main() -> int:
@@ -54,6 +73,7 @@ def main() -> int:
             continue
         run = Path(args.runs) / name
         if not args.skip_training:
+            check_run_matches_preset(run, MODELS[name])
             train_main(["--preset", MODELS[name], "--out", str(run), "--set", "progress=false"])
         summary = json.loads((run / "summary.json").read_text())
         if name.endswith("_mapping"):
