@@ -1,4 +1,7 @@
+import importlib.util
 import os
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -23,3 +26,12 @@ def perturbed_tiny_ca2sis():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return model
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import one of the repository's scripts (not a package module) by its path from the root."""
+    path = Path(__file__).resolve().parents[1] / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,21 +1,12 @@
 """`make checkpoints` refuses to finish a run folder that another recipe started."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 
 from ca2sis_lib.train import resolve_config
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_checkpoints.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_checkpoints", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_run(run: Path, **changes) -> None:
@@ -26,14 +17,14 @@ def write_run(run: Path, **changes) -> None:
 
 
 def test_a_run_of_an_older_recipe_is_refused_with_the_changed_keys(tmp_path):
-    check = load_script().check_run_matches_preset
+    check = load_script("scripts/make_checkpoints.py").check_run_matches_preset
     write_run(tmp_path / "old", lambda_attn=1.0)
     with pytest.raises(SystemExit, match=r"lambda_attn: 1\.0 -> 5\.0.*move that folder aside"):
         check(tmp_path / "old", "toy-ca2sis")
 
 
 def test_a_run_of_the_same_recipe_or_without_checkpoint_resumes(tmp_path):
-    check = load_script().check_run_matches_preset
+    check = load_script("scripts/make_checkpoints.py").check_run_matches_preset
     write_run(tmp_path / "same", max_steps_this_run=100)  # a session budget is not part of the recipe
     (tmp_path / "same").rename(tmp_path / "moved")  # nor where the folder lies
     check(tmp_path / "moved", "toy-ca2sis")
