@@ -13,8 +13,9 @@ In order (a later one uses the earlier ones):
   mapping network learns; exported alone, the loader puts it into ``ca2sis_tiny_toy``; evaluated by
   noise diversity and the parser's mIoU of noise samples.
 
-Every number goes to data/checkpoints/quality.json, with a reference: the test scenes re-rendered
-with their texture phases drawn anew (what a model that is right about everything else can reach).
+Every number goes to data/checkpoints/quality.json, with two references: the test scenes re-rendered
+with their texture phases drawn anew, and each class painted in its true mean colour (sharp, then
+blurred edges), which say where the SSIM target sits.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from ca2sis_lib.checkpoint_io import config_mismatch
 from ca2sis_lib.evaluate import class_mean_colour_oracle, evaluate_noise, evaluate_toy, random_phase_oracle
 from ca2sis_lib.segmenter import load_segmenter
 from ca2sis_lib.segmenter import main as segmenter_main
@@ -49,10 +51,10 @@ def check_run_matches_preset(run: Path, preset: str) -> None:
     wanted = resolve_config(preset).to_dict()
     not_recipe = {"out_dir", "progress", "max_steps_this_run"}  # where and how a run reports, not what it learns
     # a key missing from an older config.yaml was added later, with a default that keeps the old behaviour
-    differing = sorted(k for k in wanted if k not in not_recipe and saved.get(k, wanted[k]) != wanted[k])
+    compared = [k for k in saved if k in wanted and k not in not_recipe]
+    differing = config_mismatch({k: saved[k] for k in compared}, {k: wanted[k] for k in compared})
     if differing:
-        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in differing)
-        raise SystemExit(f"{run} was started with another recipe than the preset {preset!r} ({changes}); "
+        raise SystemExit(f"{run} was started with another recipe than the preset {preset!r} ({'; '.join(differing)}); "
                          f"move that folder aside (or delete it) to retrain from scratch")
 
 
