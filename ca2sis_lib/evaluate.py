@@ -131,11 +131,15 @@ def random_phase_oracle(num_samples: int = 200, seed: int = 0, size: int = 64) -
 
 
 def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 64,
-                             blur_sigmas: tuple[float, ...] = (1.0, 1.5)) -> dict[str, Any]:
+                             blur_sigmas: tuple[float, ...] = (1.0, 1.5),
+                             mask_sizes: tuple[int, ...] = (32,)) -> dict[str, Any]:
     """A painter that fills every class region of a test image with that region's true mean colour:
     exact edges, no shading, no texture. Also scored after a Gaussian blur of ``blur_sigmas`` pixels
-    (kernel 7), which shows how much of SSIM rests on sharp class boundaries.
+    (kernel 7), which shows how much of SSIM rests on sharp class boundaries, and when it only sees
+    the mask nearest-resized to ``mask_sizes`` (what a mask embedder at that resolution sees) and
+    scaled back up, nearest or bilinear: how much a coarse mask embedding costs by itself.
     """
+    import torch.nn.functional as F
     import torchvision.transforms.functional as TF
 
     from .data.toy import ToyFaces
@@ -155,6 +159,14 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
         blurred = TF.gaussian_blur(painted, 7, sigma)
         result[f"blurred_{sigma:g}px"] = {"psnr": psnr(blurred, real).mean().item(),
                                           "ssim": ssim(blurred, real).mean().item()}
+    for side in mask_sizes:
+        coarse = resize_mask(one_hot, (side, side))  # (N, K, side, side), as MaskEmbedder resizes
+        upsampled = {"nearest": F.interpolate(coarse, size=(size, size), mode="nearest"),
+                     "bilinear": F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)}
+        for mode, seen in upsampled.items():
+            painted_coarse = torch.einsum("nkc,nkhw->nchw", mean_colour, seen)
+            result[f"mask_{side}px_{mode}_up"] = {"psnr": psnr(painted_coarse, real).mean().item(),
+                                                  "ssim": ssim(painted_coarse, real).mean().item()}
     return result
 
 
