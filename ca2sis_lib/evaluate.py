@@ -151,7 +151,11 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
     one_hot = as_one_hot(labels, data.num_classes)  # (N, K, H, W)
     area = one_hot.sum(dim=(2, 3)).clamp(min=1)  # (N, K)
     mean_colour = torch.einsum("nchw,nkhw->nkc", real, one_hot) / area[..., None]  # (N, K, 3)
-    painted = torch.einsum("nkc,nkhw->nchw", mean_colour, one_hot)
+
+    def paint(masks: torch.Tensor) -> torch.Tensor:  # (N, K, H, W) -> (N, 3, H, W)
+        return torch.einsum("nkc,nkhw->nchw", mean_colour, masks)
+
+    painted = paint(one_hot)
     result: dict[str, Any] = {"psnr": psnr(painted, real).mean().item(), "ssim": ssim(painted, real).mean().item(),
                               "samples": num_samples, "split": f"toy test, seed {seed}",
                               "what": "each class region painted in its true mean colour"}
@@ -164,7 +168,7 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
         upsampled = {"nearest": F.interpolate(coarse, size=(size, size), mode="nearest"),
                      "bilinear": F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)}
         for mode, seen in upsampled.items():
-            painted_coarse = torch.einsum("nkc,nkhw->nchw", mean_colour, seen)
+            painted_coarse = paint(seen)
             result[f"mask_{side}px_{mode}_up"] = {"psnr": psnr(painted_coarse, real).mean().item(),
                                                   "ssim": ssim(painted_coarse, real).mean().item()}
     return result
