@@ -101,12 +101,31 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown training config keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**data)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return cls(**{k: _as_type_of(defaults[k], k, v) for k, v in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["betas"] = list(self.betas)
         return data
+
+
+def _as_type_of(default: Any, key: str, value: Any) -> Any:
+    """Give a number the type of its key's default. YAML (1.1) reads ``8e-4`` as a string and
+    ``1e5`` too, so ``--set lr_g=8e-4`` would otherwise reach Adam as text."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)) or isinstance(value, bool):
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"training config key {key!r} expects true or false, got {value!r}")
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"training config key {key!r} expects a number, got {value!r}") from None
+    if isinstance(default, float):
+        return number
+    if not number.is_integer():
+        raise ValueError(f"training config key {key!r} expects a whole number, got {value!r}")
+    return int(number)
 
 
 PRESETS: dict[str, dict[str, Any]] = {

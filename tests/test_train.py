@@ -62,6 +62,19 @@ def test_bad_configuration_is_refused():
         train_module.model_config(resolve_config("smoke", overrides={"model_preset": "huge"}))
 
 
+def test_numbers_on_the_command_line_get_their_keys_type():
+    # YAML 1.1 reads 8e-4 and 1e3 as strings; they must still reach the optimiser as numbers
+    cfg = resolve_config("smoke", overrides=train_module._parse_overrides(["lr_g=8e-4", "steps=1e3", "progress=false"]))
+    assert cfg.lr_g == 8e-4 and isinstance(cfg.lr_g, float)
+    assert cfg.steps == 1000 and isinstance(cfg.steps, int)
+    with pytest.raises(ValueError, match="'lr_d' expects a number"):
+        resolve_config("smoke", overrides={"lr_d": "fast"})
+    with pytest.raises(ValueError, match="'steps' expects a whole number"):
+        resolve_config("smoke", overrides={"steps": 2.5})
+    with pytest.raises(ValueError, match="'augment' expects true or false"):
+        resolve_config("smoke", overrides={"augment": "yes please"})
+
+
 def test_class_count_mismatch_and_empty_dataset(tmp_path):
     with pytest.raises(ValueError, match="dataset has 12 classes but the model config expects 19"):
         train(smoke(tmp_path, model_overrides={"num_classes": 19}))
