@@ -43,15 +43,15 @@ def test_ca2sis_quality_on_held_out_toy_samples():
     for key in ("psnr", "ssim", "rmse"):
         assert result[key] == pytest.approx(shipped[key], abs=2e-3), key
     assert result["psnr"] >= 22.0
-    # The issue's other targets (SSIM >= 0.80, attention mIoU at 32² >= 0.7) are not reached by this
-    # 1500-step CPU run; the numbers are reported in quality.json and the closing note, not hidden.
+    # The issue's SSIM target (>= 0.80) is not reached by this 2000-step CPU run; the number is
+    # reported in quality.json, the README and the closing note, not hidden.
     assert result["attention_miou"]["cross@32"] == pytest.approx(shipped["attention_miou"]["cross@32"], abs=2e-3)
-    assert result["attention_miou"]["cross@32"] > 1 / model.config.num_classes  # above chance
+    assert result["attention_miou"]["cross@32"] >= 0.7  # the issue's target for the 32² layer
     # the class-balanced L_att (weight 5) lets the argmax find small parts: with the authors' loss the
     # eyes, brows and mouth scored 0 and the nose 0.02
     per_class = result["attention_iou_per_class"]["cross@32"]
     assert per_class == pytest.approx(shipped["attention_iou_per_class"]["cross@32"], abs=2e-3)
-    assert min(per_class[c] for c in ("nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth")) > 0.35
+    assert min(per_class[c] for c in ("nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth")) > 0.5
 
 
 @pytest.mark.slow
