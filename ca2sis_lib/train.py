@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown training config keys {unknown}; valid keys: {sorted(known)}")
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        return cls(**{k: _as_type_of(defaults[k], k, v) for k, v in data.items()})
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _as_type_of(hints[k], k, v) for k, v in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -110,23 +111,30 @@ class TrainConfig:
         return data
 
 
-def _as_type_of(default: Any, key: str, value: Any) -> Any:
-    """Give a number the type of its key's default. YAML (1.1) reads ``8e-4`` as a string and
-    ``1e5`` too, so ``--set lr_g=8e-4`` would otherwise reach Adam as text."""
-    if isinstance(default, bool) or not isinstance(default, (int, float)) or isinstance(value, bool):
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ValueError(f"training config key {key!r} expects true or false, got {value!r}")
+def _as_type_of(hint: Any, key: str, value: Any) -> Any:
+    """Give a value the type its key is annotated with (``int``, ``float``, ``bool``, or one of them
+    or None). YAML (1.1) reads ``8e-4`` and ``1e5`` as strings, so ``--set lr_g=8e-4`` would
+    otherwise reach Adam as text."""
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    if len(kinds) != 1 or kinds[0] not in (bool, int, float):
+        return value
+    kind = kinds[0]
+    if kind is bool or isinstance(value, bool):
+        if kind is not bool or not isinstance(value, bool):
+            raise ValueError(f"training config key {key!r} expects {'true or false' if kind is bool else 'a number'}, "
+                             f"got {value!r}")
         return value
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"training config key {key!r} expects a number, got {value!r}") from None
-    if isinstance(default, float):
+    if kind is float:
         return number
     if not number.is_integer():
         raise ValueError(f"training config key {key!r} expects a whole number, got {value!r}")
     return int(number)
-
 
 PRESETS: dict[str, dict[str, Any]] = {
     # the authors' recipe (spec §7): batch 2, 50 epochs constant + 50 linear decay on 28k images

@@ -64,9 +64,12 @@ def test_bad_configuration_is_refused():
 
 def test_numbers_on_the_command_line_get_their_keys_type():
     # YAML 1.1 reads 8e-4 and 1e3 as strings; they must still reach the optimiser as numbers
-    cfg = resolve_config("smoke", overrides=train_module._parse_overrides(["lr_g=8e-4", "steps=1e3", "progress=false"]))
+    overrides = train_module._parse_overrides(["lr_g=8e-4", "steps=1e3", "decay_start=5e2", "progress=false"])
+    cfg = resolve_config("smoke", overrides=overrides)
     assert cfg.lr_g == 8e-4 and isinstance(cfg.lr_g, float)
     assert cfg.steps == 1000 and isinstance(cfg.steps, int)
+    assert cfg.decay_start == 500 and isinstance(cfg.decay_start, int)  # an `int | None` key
+    assert resolve_config("smoke", overrides={"decay_start": None}).decay_start is None
     with pytest.raises(ValueError, match="'lr_d' expects a number"):
         resolve_config("smoke", overrides={"lr_d": "fast"})
     with pytest.raises(ValueError, match="'steps' expects a whole number"):
