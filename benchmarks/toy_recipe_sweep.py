@@ -25,30 +25,32 @@ import sys
 import time
 from pathlib import Path
 
-# variant name -> `--set` overrides of the toy-ca2sis preset as it stood before the sweep
-# (1500 steps, decay from 1000, lambda_gan 1, lambda_l1 10); the names say what changed
-VARIANTS: dict[str, list[str]] = {
-    "base": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=10.0"],
-    "s2300": ["steps=2300", "decay_start=1500", "lambda_gan=1.0", "lambda_l1=10.0"],
-    "s3000": ["steps=3000", "decay_start=2000", "lambda_gan=1.0", "lambda_l1=10.0"],
-    "l1_20": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=20.0"],
-    "l1_40": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=40.0"],
-    "gan0": ["steps=1500", "decay_start=1000", "lambda_gan=0.0", "lambda_fm=0.0", "lambda_l1=10.0"],
-    "fm0": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_fm=0.0", "lambda_l1=10.0"],
-    "b16": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=10.0", "batch_size=16"],
-    "ema999": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=10.0", "ema_decay=0.999"],
-    "decay500": ["steps=1500", "decay_start=500", "lambda_gan=1.0", "lambda_l1=10.0"],
-    "pw50": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=10.0", "attn_pos_weight_max=50.0"],
-    "s2300_l1_20": ["steps=2300", "decay_start=1500", "lambda_gan=1.0", "lambda_l1=20.0"],
-    "l1_20_gan05": ["steps=1500", "decay_start=1000", "lambda_gan=0.5", "lambda_l1=20.0"],
-    "l1_40_gan05": ["steps=1500", "decay_start=1000", "lambda_gan=0.5", "lambda_l1=40.0"],
-    "l1_20_fm0": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=20.0", "lambda_fm=0.0"],
-    "l1_20_ema99": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=20.0", "ema_decay=0.99"],
-    "l1_20_lrd4": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=20.0", "lr_d=4e-4"],
+# the toy-ca2sis recipe as it stood before the sweep; each variant changes a few of its keys
+BEFORE_SWEEP: dict[str, str] = {"steps": "1500", "decay_start": "1000", "lambda_gan": "1.0", "lambda_l1": "10.0"}
+CHANGES: dict[str, dict[str, str]] = {  # variant name -> what it changes; the names say what
+    "base": {},
+    "s2300": {"steps": "2300", "decay_start": "1500"},
+    "s3000": {"steps": "3000", "decay_start": "2000"},
+    "l1_20": {"lambda_l1": "20.0"},
+    "l1_40": {"lambda_l1": "40.0"},
+    "gan0": {"lambda_gan": "0.0", "lambda_fm": "0.0"},
+    "fm0": {"lambda_fm": "0.0"},
+    "b16": {"batch_size": "16"},
+    "ema999": {"ema_decay": "0.999"},
+    "decay500": {"decay_start": "500"},
+    "pw50": {"attn_pos_weight_max": "50.0"},
+    "s2300_l1_20": {"steps": "2300", "decay_start": "1500", "lambda_l1": "20.0"},
+    "l1_20_gan05": {"lambda_gan": "0.5", "lambda_l1": "20.0"},
+    "l1_40_gan05": {"lambda_gan": "0.5", "lambda_l1": "40.0"},
+    "l1_20_fm0": {"lambda_l1": "20.0", "lambda_fm": "0.0"},
+    "l1_20_ema99": {"lambda_l1": "20.0", "ema_decay": "0.99"},
+    "l1_20_lrd4": {"lambda_l1": "20.0", "lr_d": "4e-4"},
+    "l1_20_pw50": {"lambda_l1": "20.0", "attn_pos_weight_max": "50.0"},
     # what ships since the sweep (the preset's own values; trained and measured on the CPU)
-    "shipped": ["steps=2000", "decay_start=1300", "lambda_gan=0.5", "lambda_l1=20.0"],
-    "l1_20_pw50": ["steps=1500", "decay_start=1000", "lambda_gan=1.0", "lambda_l1=20.0",
-                   "attn_pos_weight_max=50.0"],
+    "shipped": {"steps": "2000", "decay_start": "1300", "lambda_gan": "0.5", "lambda_l1": "20.0"},
+}
+VARIANTS: dict[str, list[str]] = {  # variant name -> its `--set` overrides of the toy-ca2sis preset
+    name: [f"{k}={v}" for k, v in (BEFORE_SWEEP | changes).items()] for name, changes in CHANGES.items()
 }
 
 
