@@ -79,20 +79,23 @@ def make_spade_step(batch: int):
     return step
 
 
-def make_tiny_gan_step(batch: int):
+def make_tiny_gan_step(batch: int, channels_last: bool = False, **model_overrides):
+    """One toy GAN step (G then D) of the tiny preset, as ``make checkpoints`` runs it."""
     from ca2sis_lib.data.toy import ToyFaces
     from ca2sis_lib.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss
     from ca2sis_lib.models import CA2SIS, CA2SISConfig
     from ca2sis_lib.models.discriminator import MultiscaleDiscriminator
 
     torch.manual_seed(0)
-    g_model, d_model = CA2SIS(CA2SISConfig.tiny()), MultiscaleDiscriminator(12)
+    g_model, d_model = CA2SIS(CA2SISConfig.tiny(**model_overrides)), MultiscaleDiscriminator(12)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    g_model, d_model = g_model.to(memory_format=memory_format), d_model.to(memory_format=memory_format)
     opt_g = torch.optim.Adam(g_model.parameters(), 1e-4, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(d_model.parameters(), 4e-4, betas=(0.0, 0.9))
     data = ToyFaces(num_samples=batch, size=64, seed=0)
     items = [data[i] for i in range(batch)]
-    real = torch.stack([x["image"] for x in items])
-    one_hot = g_model.prepare_mask(torch.stack([x["label"] for x in items]))
+    real = torch.stack([x["image"] for x in items]).contiguous(memory_format=memory_format)
+    one_hot = g_model.prepare_mask(torch.stack([x["label"] for x in items])).contiguous(memory_format=memory_format)
 
     def step():
         out = g_model(real, one_hot)
@@ -151,6 +154,11 @@ CONFIGS = {
     "spade_paper_b1": lambda: make_spade_step(1),
     "spade_paper_b2": lambda: make_spade_step(2),
     "tiny_gan_step_b8": lambda: make_tiny_gan_step(8),
+    "tiny_gan_step_b8_channels_last": lambda: make_tiny_gan_step(8, channels_last=True),
+    # the tiny preset's style encoder before it was read out at full size (4 down, 3 up: finest at 32²)
+    "tiny_gan_step_b8_style43": lambda: make_tiny_gan_step(8, style_downsamples=4, style_upsamples=3),
+    "tiny_gan_step_b8_style43_channels_last": lambda: make_tiny_gan_step(8, True, style_downsamples=4,
+                                                                         style_upsamples=3),
     "attention_sdpa_64x64": lambda: make_attention_step("sdpa"),
     "attention_reference_64x64": lambda: make_attention_step("reference"),
 }

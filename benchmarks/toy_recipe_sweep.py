@@ -3,7 +3,8 @@
     python benchmarks/toy_recipe_sweep.py --device cuda [--only base l1_20 ...] [--out runs/sweep]
     python benchmarks/toy_recipe_sweep.py --report runs/sweep        # the table of a finished sweep
 
-Each variant is the `toy-ca2sis` preset with a few `--set` overrides, trained in its own process
+Each variant is the `toy-ca2sis` preset with a few `--set` overrides (on the tiny model as it stood
+at the sweep, ``BEFORE_SWEEP_MODEL``; ``shipped`` is the preset as it is), trained in its own process
 (one CPU thread each, all on the same device) and evaluated like the shipped model: 200 held-out
 toy samples, PSNR / SSIM and the attention argmax's mIoU per layer (`ca2sis_lib.evaluate`). Results
 go to ``<out>/<variant>.json`` and a table to stdout.
@@ -46,12 +47,13 @@ CHANGES: dict[str, dict[str, str]] = {  # variant name -> what it changes; the n
     "l1_20_ema99": {"lambda_l1": "20.0", "ema_decay": "0.99"},
     "l1_20_lrd4": {"lambda_l1": "20.0", "lr_d": "4e-4"},
     "l1_20_pw50": {"lambda_l1": "20.0", "attn_pos_weight_max": "50.0"},
-    # what ships since the sweep (the preset's own values; trained and measured on the CPU)
-    "shipped": {"steps": "2000", "decay_start": "1300", "lambda_gan": "0.5", "lambda_l1": "20.0"},
 }
+# the tiny model as it stood then: style encoder 4 down, 3 up (finest style level read at 32²)
+BEFORE_SWEEP_MODEL = ["model_overrides.style_downsamples=4", "model_overrides.style_upsamples=3"]
 VARIANTS: dict[str, list[str]] = {  # variant name -> its `--set` overrides of the toy-ca2sis preset
     name: [f"{k}={v}" for k, v in (BEFORE_SWEEP | changes).items()] for name, changes in CHANGES.items()
 }
+VARIANTS["shipped"] = []  # the preset as it is now (trained and measured on the CPU by `make checkpoints`)
 
 
 def train_and_evaluate(name: str, out: Path, device: str) -> dict:
@@ -66,7 +68,8 @@ def train_and_evaluate(name: str, out: Path, device: str) -> dict:
     run = out / name
     start = time.time()
     train_main(["--preset", "toy-ca2sis", "--out", str(run), "--set", f"device={device}", "progress=false",
-                "sample_every=100000", "checkpoint_every=100000", *VARIANTS[name]])
+                "sample_every=100000", "checkpoint_every=100000",
+                *(VARIANTS[name] + BEFORE_SWEEP_MODEL if VARIANTS[name] else [])])
     train_seconds = time.time() - start
     result = evaluate_toy(load_generator(run / "checkpoint.pt").to(device), num_samples=200)
     result.pop("attention_iou_per_class")

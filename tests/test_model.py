@@ -6,7 +6,9 @@ import re
 import pytest
 import torch
 
+from ca2sis_lib.masks import as_one_hot
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
+from ca2sis_lib.models.style_encoder import GroupedStyleEncoder
 
 
 def _count(module):
@@ -133,6 +135,24 @@ def test_tiny_preset_is_small_and_keeps_every_element():
     assert len(config.stages) >= 3 and all(True for _ in config.stages)
     assert config.stages[0].self_attention and not config.stages[-1].self_attention
     assert config.style_upsamples >= 2 and counts["mapping"] > 0
+
+
+def test_tiny_style_encoder_sees_a_one_pixel_class():
+    """The tiny preset reads its finest style level at the full 64² (3 down, 3 up): a class of one
+    pixel, as eyes nearly are at 64², still gets a code of its own. Read at 32² (the paper's ratio of
+    levels), nearest resizing drops that pixel and the class looks absent: code tanh(bias)."""
+    config = CA2SISConfig.tiny()
+    encoder = CA2SIS(config).style_encoder.eval()
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labels = torch.zeros(1, 64, 64, dtype=torch.long)
+    absent = encoder(image, as_one_hot(labels, config.num_classes))
+    labels[0, 33, 33] = 3
+    present = encoder(image, as_one_hot(labels, config.num_classes))
+    finest = slice(-config.style_dim, None)  # levels are concatenated coarsest first
+    assert (present[0, 3, finest] - absent[0, 3, finest]).abs().max() > 1e-3
+    coarse = GroupedStyleEncoder(config.num_classes, 4, downsamples=4, upsamples=3, style_dim=config.style_dim).eval()
+    assert torch.equal(coarse(image, as_one_hot(labels, config.num_classes))[0, 3],
+                       coarse(image, as_one_hot(labels * 0, config.num_classes))[0, 3])  # dropped at 32²
 
 
 def test_config_sizes_up_to_512():

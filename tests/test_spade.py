@@ -123,7 +123,7 @@ def test_sean_presets_share_the_ca2sis_style_encoder(monkeypatch):
 
 def test_sean_tiny_shapes_blend_at_one_half_and_plain_spade_in_the_last_block():
     model = SEANGenerator(SEANConfig.tiny())
-    assert model.parameter_counts()["total"] == 2_663_897
+    assert model.parameter_counts()["total"] == 2_148_329
     layers = model.sean_layers()
     assert len(layers) == 15 and not any(".up_3." in name for name in layers)
     assert all(type(m) is SPADE for m in model.decoder.up_3.modules() if isinstance(m, SPADE))

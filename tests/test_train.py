@@ -214,3 +214,20 @@ def test_toy_presets_differ_only_by_family_and_attention_loss():
     differing = {key for key in ca2sis if ca2sis[key] != sean[key]}
     assert differing == {"family", "lambda_attn", "attn_pos_weight_max"}
     assert resolve_config("toy-ca2sis").lambda_attn == 5.0 and resolve_config("paper").lambda_attn == 1.0
+
+
+def test_channels_last_is_a_layout_not_a_different_model(tmp_path):
+    """`channels_last` (on in the toy presets, for CPU speed) changes how tensors lie in memory, not
+    the maths: the same seed gives the same losses and weights, up to float summation order."""
+    runs = {}
+    for name, flag in (("plain", False), ("nhwc", True)):
+        train(smoke(tmp_path / name, steps=2, channels_last=flag))
+        runs[name] = load_checkpoint(tmp_path / name / "run" / "checkpoint.pt")
+        rows = (tmp_path / name / "run" / "log.csv").read_text().strip().splitlines()
+        runs[name]["losses"] = [float(x) for x in rows[1].split(",")[2:]]  # step 1, before any update
+    assert runs["plain"]["losses"] == pytest.approx(runs["nhwc"]["losses"], rel=1e-4, abs=1e-5)
+    for key, weight in runs["plain"]["generator"].items():
+        torch.testing.assert_close(runs["nhwc"]["generator"][key], weight, rtol=1e-3, atol=1e-4, msg=key)
+    assert runs["nhwc"]["generator"]["style_encoder.first_layer.0.weight"].is_contiguous(
+        memory_format=torch.channels_last)  # the flag did take effect
+    assert resolve_config("toy-ca2sis").channels_last and not resolve_config("smoke").channels_last

@@ -132,8 +132,8 @@ class SEANConfig(ConfigDictMixin):
             raise ValueError(
                 f"image_size {self.image_size} is not divisible by 2**style_downsamples = {2**self.style_downsamples}"
             )
-        if not 1 <= self.style_upsamples < self.style_downsamples:
-            raise ValueError("style_upsamples must be in [1, style_downsamples)")
+        if not 1 <= self.style_upsamples <= self.style_downsamples:
+            raise ValueError("style_upsamples must be in [1, style_downsamples] (equal: finest style at full size)")
 
     @property
     def start_size(self) -> int:
@@ -158,8 +158,8 @@ class SEANConfig(ConfigDictMixin):
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "SEANConfig":
-        """64², K = 12, style encoder of ``CA2SISConfig.tiny()``; 2,663,897 parameters in all (the tiny
-        CA²-SIS without its mapping network has 3,213,443, 1.05 M of them in its mask embedder)."""
+        """64², K = 12, style encoder of ``CA2SISConfig.tiny()``; 2,148,329 parameters in all (the tiny
+        CA²-SIS without its mapping network has 2,697,875, 1.05 M of them in its mask embedder)."""
         base = cls(**cls.style_settings(CA2SISConfig.tiny()), ngf=8, spade_hidden=16, style_hidden=8)
         return dataclasses.replace(base, **overrides)
 
