@@ -3,6 +3,8 @@
 A U-Net whose convolutions are grouped with G = K groups (one channel group per class). After
 each up-sampling level the features are average-pooled *inside each class region* and projected
 per class to a D-dim code; the levels are concatenated coarse-to-fine, giving (B, K, levels·D).
+The paper has one level fewer up than down (finest code read at half size); with as many up as
+down (the tiny preset at 64²) the finest code is read at full size, where small parts keep pixels.
 
 The authors' quirk is kept on purpose (spec §2): after the first skip concatenation
 ``cat([decoder, skip])`` the next grouped conv's groups straddle classes. ``class_aligned=True``
