@@ -144,10 +144,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed; the
     # CA²-SIS one trains L_att class-balanced and with weight 5 (stated deviations, see the README)
     "toy-ca2sis": dict(model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4, lr_d=8e-4,
-                       lambda_gan=0.25, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
+                       lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
                        regenerate_fake_for_d=False, lambda_attn=5.0, attn_pos_weight_max=200.0, channels_last=True),
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4,
-                     lr_d=8e-4, lambda_gan=0.25, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
+                     lr_d=8e-4, lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False, channels_last=True),
     # spec §5, second stage on the shipped toy generator: only the mapping network learns (GAN + L_att
     # + a diversity term so that different z give different styles)

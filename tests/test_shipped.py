@@ -42,9 +42,8 @@ def test_ca2sis_quality_on_held_out_toy_samples():
     shipped = QUALITY["ca2sis_tiny_toy"]
     for key in ("psnr", "ssim", "rmse"):
         assert result[key] == pytest.approx(shipped[key], abs=2e-3), key
-    assert result["psnr"] >= 22.0
-    # The issue's SSIM target (>= 0.80) is not reached by this 2000-step CPU run; the number is
-    # reported in quality.json, the README and the closing note, not hidden.
+    assert result["psnr"] >= 22.0  # the issue's targets for reconstruction at 64²
+    assert result["ssim"] >= 0.80
     assert result["attention_miou"]["cross@32"] == pytest.approx(shipped["attention_miou"]["cross@32"], abs=2e-3)
     assert result["attention_miou"]["cross@32"] >= 0.7  # the issue's target for the 32² layer
     # the class-balanced L_att (weight 5) lets the argmax find small parts: with the authors' loss the
