@@ -51,7 +51,8 @@ CHANGES: dict[str, dict[str, str]] = {  # variant name -> what it changes; the n
 # the tiny model as it stood then: style encoder 4 down, 3 up (finest style level read at 32²)
 BEFORE_SWEEP_MODEL = ["model_overrides.style_downsamples=4", "model_overrides.style_upsamples=3"]
 VARIANTS: dict[str, list[str]] = {  # variant name -> its `--set` overrides of the toy-ca2sis preset
-    name: [f"{k}={v}" for k, v in (BEFORE_SWEEP | changes).items()] for name, changes in CHANGES.items()
+    name: [f"{k}={v}" for k, v in (BEFORE_SWEEP | changes).items()] + BEFORE_SWEEP_MODEL
+    for name, changes in CHANGES.items()
 }
 VARIANTS["shipped"] = []  # the preset as it is now (trained and measured on the CPU by `make checkpoints`)
 
@@ -68,8 +69,7 @@ def train_and_evaluate(name: str, out: Path, device: str) -> dict:
     run = out / name
     start = time.time()
     train_main(["--preset", "toy-ca2sis", "--out", str(run), "--set", f"device={device}", "progress=false",
-                "sample_every=100000", "checkpoint_every=100000",
-                *(VARIANTS[name] + BEFORE_SWEEP_MODEL if VARIANTS[name] else [])])
+                "sample_every=100000", "checkpoint_every=100000", *VARIANTS[name]])
     train_seconds = time.time() - start
     result = evaluate_toy(load_generator(run / "checkpoint.pt").to(device), num_samples=200)
     result.pop("attention_iou_per_class")

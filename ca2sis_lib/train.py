@@ -141,7 +141,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the authors' recipe (spec §7): batch 2, 50 epochs constant + 50 linear decay on 28k images
     "paper": dict(model_preset="paper", batch_size=2, load_size=286, steps=1_400_000, decay_start=700_000,
                   ema_decay=0.0, lambda_vgg=10.0, vgg_download=True, sample_every=5000, checkpoint_every=2500),
-    # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed; the
+    # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed and a
+    # light GAN term (0.125: SSIM rewards the mean texture, the GAN asks for one of its own); the
     # CA²-SIS one trains L_att class-balanced and with weight 5 (stated deviations, see the README)
     "toy-ca2sis": dict(model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4, lr_d=8e-4,
                        lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
