@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ca2sis_lib.losses import attention_loss
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -53,10 +55,12 @@ def make_generator_step(mode: str, batch: int):
     model.mapping.requires_grad_(False)
     image, labels = _paper_batch(batch)
 
+    one_hot = model.prepare_mask(labels)
+
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "bf16"):
-            out = model(image, labels)
-            loss = out.image.float().square().mean() + out.attn_loss
+            out = model(image, one_hot)
+            loss = out.image.float().square().mean() + attention_loss(out.logits, one_hot)
         loss.backward()
         model.zero_grad(set_to_none=True)
         return out.image.detach().float()
@@ -80,37 +84,27 @@ def make_spade_step(batch: int):
 
 
 def make_tiny_gan_step(batch: int, channels_last: bool = False, **model_overrides):
-    """One toy GAN step (G then D) of the tiny preset, as ``make checkpoints`` runs it."""
-    from ca2sis_lib.data.toy import ToyFaces
-    from ca2sis_lib.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss
-    from ca2sis_lib.models import CA2SIS, CA2SISConfig
-    from ca2sis_lib.models.discriminator import MultiscaleDiscriminator
+    """One GAN step (G, EMA, D) of the toy-ca2sis recipe, through the trainer's own step functions."""
+    import tempfile
 
-    torch.manual_seed(0)
-    g_model, d_model = CA2SIS(CA2SISConfig.tiny(**model_overrides)), MultiscaleDiscriminator(12)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    g_model, d_model = g_model.to(memory_format=memory_format), d_model.to(memory_format=memory_format)
-    opt_g = torch.optim.Adam(g_model.parameters(), 1e-4, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(d_model.parameters(), 4e-4, betas=(0.0, 0.9))
-    data = ToyFaces(num_samples=batch, size=64, seed=0)
-    items = [data[i] for i in range(batch)]
-    real = torch.stack([x["image"] for x in items]).contiguous(memory_format=memory_format)
-    one_hot = g_model.prepare_mask(torch.stack([x["label"] for x in items])).contiguous(memory_format=memory_format)
+    from ca2sis_lib.masks import as_one_hot
+    from ca2sis_lib.training.config import resolve_config
+    from ca2sis_lib.training.run import setup_run
+    from ca2sis_lib.training.steps import discriminator_step, generator_step, update_ema
+
+    out_dir = tempfile.mkdtemp(prefix="ca2sis-bench-")  # nothing is written: the run is never saved
+    cfg = resolve_config("toy-ca2sis", overrides={"batch_size": batch, "toy_samples": batch, "out_dir": out_dir,
+                                                  "channels_last": channels_last, "model_overrides": model_overrides})
+    run = setup_run(cfg)
+    batch_data = next(iter(run.batches()))
+    real = batch_data["image"].contiguous(memory_format=run.layout)  # (B, 3, 64, 64)
+    one_hot = as_one_hot(batch_data["label"], run.model_config.num_classes).contiguous(memory_format=run.layout)
+    noise = torch.randn(batch, run.model_config.noise_dim)
 
     def step():
-        out = g_model(real, one_hot)
-        pred = d_model(torch.cat([one_hot, one_hot]), torch.cat([out.image, real]))
-        fake_p, real_p = [[t[:batch] for t in s] for s in pred], [[t[batch:] for t in s] for s in pred]
-        g_loss = hinge_g_loss(fake_p) + 10 * feature_matching_loss(real_p, fake_p) + out.attn_loss
-        g_loss = g_loss + 10 * (out.image - real).abs().mean()
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        pred = d_model(torch.cat([one_hot, one_hot]), torch.cat([out.image.detach(), real]))
-        d_loss = hinge_d_loss([[t[batch:] for t in s] for s in pred], [[t[:batch] for t in s] for s in pred])
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
+        fake, _ = generator_step(run, real, one_hot, noise)
+        update_ema(run.ema, run.generator, cfg.ema_decay)
+        discriminator_step(run, real, one_hot, noise, fake)
 
     return step
 
@@ -218,6 +212,7 @@ def cuda_training(threads: int) -> list[dict]:
 
     results = []
     image, labels = (t.cuda() for t in _paper_batch(8))
+    one_hot = torch.nn.functional.one_hot(labels, 19).permute(0, 3, 1, 2).float()  # (B, K, H, W)
     for mode in ("fp32", "bf16", "compile"):
         torch.manual_seed(0)
         model = CA2SIS(CA2SISConfig.paper()).cuda().train()
@@ -227,8 +222,8 @@ def cuda_training(threads: int) -> list[dict]:
 
         def step(mode=mode, runner=runner, model=model):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode != "fp32"):
-                out = runner(image, labels)
-                (out.image.float().square().mean() + out.attn_loss).backward()
+                out = runner(image, one_hot)
+                (out.image.float().square().mean() + attention_loss(out.logits, one_hot)).backward()
             model.zero_grad(set_to_none=True)
 
         for _ in range(3):

@@ -62,7 +62,7 @@ def train_and_evaluate(name: str, out: Path, device: str) -> dict:
     import torch
 
     from ca2sis_lib.evaluate import evaluate_toy
-    from ca2sis_lib.train import load_generator
+    from ca2sis_lib.loading import load_generator
     from ca2sis_lib.train import main as train_main
 
     torch.set_num_threads(1)

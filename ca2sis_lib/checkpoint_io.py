@@ -80,3 +80,13 @@ def tensor_digest(state: dict[str, torch.Tensor]) -> str:
         digest.update(name.encode())
         digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def to_half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating-point tensors to float16 (shipped files: half the size), the rest unchanged."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def to_float(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`to_half`: floating-point tensors back to float32 for computing."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}

@@ -19,22 +19,17 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .masks import as_one_hot, labels_to_one_hot
-
-
-def _is_ca2sis(model: nn.Module) -> bool:
-    return hasattr(model, "embed_mask")
+from .masks import classes_present, labels_to_one_hot
+from .models.interface import SemanticGenerator, is_cross_attention, model_device
 
 
-def _one_hot(model: nn.Module, mask: Tensor) -> Tensor:
-    return as_one_hot(mask, model.config.num_classes, getattr(model.config, "ignore_index", None)).to(
-        next(model.parameters()).device
-    )
+def _one_hot(model: SemanticGenerator, mask: Tensor) -> Tensor:
+    return model.prepare_mask(mask).to(model_device(model))
 
 
-def _check_classes(model: nn.Module, classes: Sequence[int], reference: Tensor | None = None) -> list[int]:
+def _check_classes(model: SemanticGenerator, classes: Sequence[int], reference: Tensor | None = None) -> list[int]:
     classes = [int(c) for c in classes]
     k = model.config.num_classes
     bad = [c for c in classes if not 0 <= c < k]
@@ -43,7 +38,7 @@ def _check_classes(model: nn.Module, classes: Sequence[int], reference: Tensor |
     if not classes:
         raise ValueError("no classes given to edit")
     if reference is not None:  # a class absent from the reference has no style or shape to give
-        present = reference.flatten(2).amax(-1) > 0  # (B, K)
+        present = classes_present(reference)  # (B, K)
         for c in classes:
             missing = (~present[:, c]).nonzero().flatten().tolist()
             if missing:
@@ -51,16 +46,16 @@ def _check_classes(model: nn.Module, classes: Sequence[int], reference: Tensor |
     return classes
 
 
-def _decode(model: nn.Module, layout: Tensor, styles: Tensor) -> Tensor:
+def _decode(model: SemanticGenerator, layout: Tensor, styles: Tensor) -> Tensor:
     """CA²-SIS decodes from tokens; the SPADE family from a (composed) one-hot mask."""
     return model.decode(layout, styles).image
 
 
-def _layout(model: nn.Module, one_hot: Tensor) -> Tensor:
-    return model.embed_mask(one_hot) if _is_ca2sis(model) else one_hot
+def _layout(model: SemanticGenerator, one_hot: Tensor) -> Tensor:
+    return model.embed_mask(one_hot) if is_cross_attention(model) else one_hot
 
 
-def _token_rows(model: nn.Module, classes: Sequence[int]) -> list[int]:
+def _token_rows(model: SemanticGenerator, classes: Sequence[int]) -> list[int]:
     """Class index -> row of the token tensor (the background has no token when excluded)."""
     shift = int(model.config.exclude_background)
     if shift and 0 in classes:
@@ -69,13 +64,13 @@ def _token_rows(model: nn.Module, classes: Sequence[int]) -> list[int]:
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, image: Tensor, mask: Tensor) -> Tensor:
+def reconstruct(model: SemanticGenerator, image: Tensor, mask: Tensor) -> Tensor:
     one_hot = _one_hot(model, mask)
     return _decode(model, _layout(model, one_hot), model.encode_style(image, one_hot))
 
 
 @torch.no_grad()
-def transfer_style(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
+def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
                    classes: Sequence[int] | None = None) -> Tensor:
     """A's layout with the style codes of ``classes`` taken from B (all classes: global transfer)."""
     a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
@@ -90,7 +85,7 @@ def transfer_style(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: T
 
 
 @torch.no_grad()
-def interpolate_style(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
+def interpolate_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
                       alphas: Sequence[float], classes: Sequence[int] | None = None) -> Tensor:
     """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W)."""
     a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
@@ -142,25 +137,25 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], ma
 
 
 @torch.no_grad()
-def transfer_shape_with_mask(model: nn.Module, image_a: Tensor, mask_a: Tensor, mask_b: Tensor,
+def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, mask_b: Tensor,
                              classes: Sequence[int]) -> Tensor:
     """Shape transfer through the mask: CA²-SIS re-embeds A's mask with channels swapped from B;
     the SPADE family gets the composed mask of ``compose_masks``. Styles stay A's."""
     a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
     classes = _check_classes(model, classes, reference=b)
     styles = model.encode_style(image_a, a)  # encoded with A's original mask
-    if _is_ca2sis(model):
+    if is_cross_attention(model):
         return _decode(model, model.embed_mask(swap_mask_channels(a, b, classes)), styles)
     composed = compose_masks(a.argmax(1), b.argmax(1), classes)
     return _decode(model, labels_to_one_hot(composed, model.config.num_classes), styles)
 
 
 @torch.no_grad()
-def transfer_shape_without_mask(model: nn.Module, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
-                                classes: Sequence[int], with_style: bool = True) -> Tensor:
+def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor,
+                                mask_b: Tensor, classes: Sequence[int], with_style: bool = True) -> Tensor:
     """CA²-SIS only: replace A's *mask tokens* of ``classes`` by B's (and their style codes too when
     ``with_style``) — the shape comes from B and no mask is ever composed (spec §6)."""
-    if not _is_ca2sis(model):
+    if not is_cross_attention(model):
         raise ValueError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
                          "for the SPADE family use transfer_shape_with_mask (a composed mask)")
     a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
@@ -175,11 +170,11 @@ def transfer_shape_without_mask(model: nn.Module, image_a: Tensor, mask_a: Tenso
 
 
 @torch.no_grad()
-def interpolate_shape(model: nn.Module, image_a: Tensor, mask_a: Tensor, mask_b: Tensor, classes: Sequence[int],
+def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, mask_b: Tensor, classes: Sequence[int],
                       alphas: Sequence[float]) -> Tensor:
     """CA²-SIS: tokens α·t_A + (1-α)·t_A_sw, where t_A_sw embeds A's mask with ``classes`` swapped
     from B; styles stay A's. Returns (len(alphas), B, 3, H, W)."""
-    if not _is_ca2sis(model):
+    if not is_cross_attention(model):
         raise ValueError("shape interpolation blends mask tokens: only CA²-SIS has them")
     a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
     classes = _check_classes(model, classes, reference=b)
@@ -189,13 +184,13 @@ def interpolate_shape(model: nn.Module, image_a: Tensor, mask_a: Tensor, mask_b:
 
 
 @torch.no_grad()
-def generate_from_noise(model: nn.Module, mask: Tensor, num_samples: int = 4, seed: int = 0) -> Tensor:
+def generate_from_noise(model: SemanticGenerator, mask: Tensor, num_samples: int = 4, seed: int = 0) -> Tensor:
     """Multimodal generation (spec §5): style codes from the mapping network for one layout.
     Returns (num_samples, B, 3, H, W). Meaningful after the mapping stage of training."""
-    if not _is_ca2sis(model):
+    if not is_cross_attention(model):
         raise ValueError("noise-driven generation needs the CA²-SIS mapping network")
     one_hot = _one_hot(model, mask)
-    present = one_hot.flatten(2).amax(-1) > 0  # (B, K)
+    present = classes_present(one_hot)  # (B, K)
     tokens = model.embed_mask(one_hot)
     g = torch.Generator(device="cpu").manual_seed(seed)
     frames = []

@@ -1,6 +1,6 @@
 """Held-out quality of a trained generator on toy data: reconstruction and attention agreement.
 
-    python -m ca2sis_lib.evaluate data/checkpoints/ca2sis_tiny_toy.pt --samples 200 --out quality.json
+    python -m ca2sis_lib.evaluate ca2sis_lib/weights/ca2sis_tiny_toy.pt --samples 200 --out quality.json
 
 Reconstruction follows the SEAN/CA²-SIS protocol: style image = target, layout = its mask; PSNR,
 SSIM and RMSE against the target. For CA²-SIS it also reports how well each cross-attention layer's
@@ -20,25 +20,24 @@ from typing import Any
 import torch
 from torch import nn
 
+from .data.toy import TOY_CLASSES, toy_batch
+from .image_metrics import psnr, rmse, segmentation_scores, ssim
 from .masks import as_one_hot, resize_mask
-from .metrics import psnr, rmse, segmentation_scores, ssim
+from .models.interface import SemanticGenerator, is_cross_attention, model_device
 
 
 @torch.no_grad()
-def evaluate_toy(model: nn.Module, num_samples: int = 200, seed: int = 0, batch_size: int = 25) -> dict[str, Any]:
-    from .data.toy import ToyFaces
-
+def evaluate_toy(model: SemanticGenerator, num_samples: int = 200, seed: int = 0, batch_size: int = 25
+                 ) -> dict[str, Any]:
     config = model.config
-    data = ToyFaces(num_samples=num_samples, size=config.image_size, seed=seed, split="test")
-    device = next(model.parameters()).device
+    device = model_device(model)
+    is_ca2sis = is_cross_attention(model)
     scores: dict[str, list[torch.Tensor]] = {"psnr": [], "ssim": [], "rmse": []}
     predicted: dict[str, list[torch.Tensor]] = {}
     targets: dict[str, list[torch.Tensor]] = {}
     for start in range(0, num_samples, batch_size):
-        items = [data[i] for i in range(start, min(num_samples, start + batch_size))]
-        image = torch.stack([x["image"] for x in items]).to(device)
-        labels = torch.stack([x["label"] for x in items]).to(device)
-        is_ca2sis = hasattr(model, "embed_mask")
+        count = min(num_samples, start + batch_size) - start
+        image, labels = (t.to(device) for t in toy_batch(count, "test", config.image_size, seed, start))
         out = model(image, labels, return_attention=True) if is_ca2sis else model(image, labels)
         for name, fn in (("psnr", psnr), ("ssim", ssim), ("rmse", rmse)):
             scores[name].append(fn(out.image, image).cpu())
@@ -57,30 +56,27 @@ def evaluate_toy(model: nn.Module, num_samples: int = 200, seed: int = 0, batch_
         result["attention_miou"] = {layer: s["miou"] for layer, s in seg.items()}
         # which classes the argmax finds: {layer: {class name: IoU}}
         result["attention_iou_per_class"] = {
-            layer: {data.class_names[c]: iou for c, iou in s["iou_per_class"].items()} for layer, s in seg.items()
+            layer: {TOY_CLASSES[c]: iou for c, iou in s["iou_per_class"].items()} for layer, s in seg.items()
         }
     return result
 
 
 @torch.no_grad()
-def evaluate_noise(model: nn.Module, segmenter: nn.Module | None = None, num_samples: int = 200, seed: int = 0,
-                   batch_size: int = 25) -> dict[str, Any]:
+def evaluate_noise(model: SemanticGenerator, segmenter: nn.Module | None = None, num_samples: int = 200,
+                   seed: int = 0, batch_size: int = 25) -> dict[str, Any]:
     """Noise-driven generation (spec §5) on toy test layouts: two samples per layout.
 
     ``noise_diversity``: mean |x1 - x2| (images in [0, 1]) between the two samples of a layout;
     ``noise_layout_miou``: the toy parser's mIoU of the samples against their layout (does the
     generated face still follow the mask?), beside the same score of reconstructions.
     """
-    from .data.toy import ToyFaces
     from .editing import generate_from_noise, reconstruct
 
     config = model.config
-    data = ToyFaces(num_samples=num_samples, size=config.image_size, seed=seed, split="test")
     diversity, samples, recons, layouts = [], [], [], []
     for start in range(0, num_samples, batch_size):
-        items = [data[i] for i in range(start, min(num_samples, start + batch_size))]
-        image = torch.stack([x["image"] for x in items])
-        labels = torch.stack([x["label"] for x in items])
+        count = min(num_samples, start + batch_size) - start
+        image, labels = toy_batch(count, "test", config.image_size, seed, start)
         pair = generate_from_noise(model, labels, num_samples=2, seed=seed + start).cpu()  # (2, B, 3, H, W)
         diversity.append(((pair[0] - pair[1]).abs() / 2).mean(dim=(1, 2, 3)))
         samples.append(pair[0])
@@ -142,13 +138,8 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
     import torch.nn.functional as F
     import torchvision.transforms.functional as TF
 
-    from .data.toy import ToyFaces
-
-    data = ToyFaces(num_samples=num_samples, size=size, seed=seed, split="test")
-    items = [data[i] for i in range(num_samples)]
-    real = torch.stack([x["image"] for x in items])  # (N, 3, H, W) in [-1, 1]
-    labels = torch.stack([x["label"] for x in items])  # (N, H, W)
-    one_hot = as_one_hot(labels, data.num_classes)  # (N, K, H, W)
+    real, labels = toy_batch(num_samples, "test", size, seed)  # (N, 3, H, W) in [-1, 1], (N, H, W)
+    one_hot = as_one_hot(labels, len(TOY_CLASSES))  # (N, K, H, W)
     area = one_hot.sum(dim=(2, 3)).clamp(min=1)  # (N, K)
     mean_colour = torch.einsum("nchw,nkhw->nkc", real, one_hot) / area[..., None]  # (N, K, 3)
 
@@ -175,7 +166,7 @@ def class_mean_colour_oracle(num_samples: int = 200, seed: int = 0, size: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .shipped import load_model
+    from .loading import load_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a training checkpoint.pt or a shipped generator file")

@@ -1,4 +1,4 @@
-"""Label maps and one-hot masks: conversion and validation with errors that say what to fix.
+"""Label maps and one-hot masks: conversion, validation (errors that say what to fix), colouring.
 
 Every model in this package consumes a one-hot mask M of shape (B, K, H, W) (paper notation,
 spec §0). Users hand us integer label maps far more often, so the conversion lives here, next to
@@ -8,6 +8,9 @@ colour mask) into a ``ValueError`` that names the problem and the expected value
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -76,6 +79,27 @@ def as_one_hot(mask: Tensor, num_classes: int, ignore_index: int | None = None) 
     raise ValueError(
         f"mask must be labels (B, H, W) or one-hot (B, {num_classes}, H, W), got {tuple(mask.shape)}"
     )
+
+
+def classes_present(one_hot: Tensor) -> Tensor:
+    """One-hot (B, K, H, W) -> (B, K) bool: which classes cover at least one pixel of each sample."""
+    return one_hot.flatten(2).amax(-1) > 0
+
+
+IGNORE_COLOUR = (255, 255, 255)  # white: pixels of no class (an ignore label such as 255 or -1); no palette uses it
+
+
+def colour_labels(labels: Tensor | np.ndarray, palette: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+    """Class ids (..., H, W) -> uint8 colours (..., H, W, 3): class k gets ``palette[k]``.
+
+    The one convention for ignored pixels: any id outside [0, K) (an ignore label) is drawn in
+    :data:`IGNORE_COLOUR`, never clipped to a class. ``imshow`` and ``PIL.Image.fromarray`` take the
+    result as it is; for a [-1, 1] tensor grid use ``torch.from_numpy(c).movedim(-1, -3) / 127.5 - 1``.
+    """
+    labels = labels.detach().cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
+    table = np.concatenate([np.asarray(palette, dtype=np.uint8).reshape(-1, 3), [IGNORE_COLOUR]]).astype(np.uint8)
+    index = np.where((labels >= 0) & (labels < len(table) - 1), labels, len(table) - 1)
+    return table[index]
 
 
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:

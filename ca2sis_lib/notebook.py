@@ -15,9 +15,6 @@ from typing import Any
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO_ROOT / "data"  # shipped checkpoints live under data/checkpoints/
-
 
 def in_colab() -> bool:
     return "google.colab" in sys.modules

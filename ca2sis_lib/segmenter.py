@@ -3,10 +3,10 @@
 The paper measures how well a generated image follows its input mask by segmenting the image
 with a pretrained face parser and scoring the result against the mask (mIoU, pixel accuracy).
 On the toy data we train our own parser, a three-level U-Net of about 0.2 M parameters, on the
-*real* toy renders of the train split; it is shipped as ``data/checkpoints/toy_segmenter.pt``
+*real* toy renders of the train split; it is shipped as ``ca2sis_lib/weights/toy_segmenter.pt``
 (fp16, < 1 MB) with its own held-out accuracy, so a reader knows how far to trust it.
 
-    python -m ca2sis_lib.segmenter --out data/checkpoints   # train + export (a few minutes on 2 cores)
+    python -m ca2sis_lib.segmenter --out ca2sis_lib/weights   # train + export (a few minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint_io import load_checkpoint, save_atomic, sha256
-from .metrics import segmentation_scores
+from .checkpoint_io import load_checkpoint, save_atomic, sha256, to_float, to_half
+from .data.toy import toy_batch
+from .image_metrics import segmentation_scores
+from .models.interface import model_device
+from .shipped import SHIPPED_DIR, verify
 
 FORMAT = "ca2sis-toy-segmenter-v1"
 
@@ -61,7 +64,7 @@ class ToySegmenter(nn.Module):
         """Label map (B, H, W) of images in [-1, 1]."""
         was_training = self.training
         self.eval()
-        device = next(self.parameters()).device
+        device = model_device(self)
         out = torch.cat([self(image[i:i + batch_size].to(device)).argmax(1).cpu()
                          for i in range(0, len(image), batch_size)])
         self.train(was_training)
@@ -75,20 +78,11 @@ def layout_fidelity(segmenter: ToySegmenter, images: Tensor, labels: Tensor) -> 
     return segmentation_scores(segmenter.predict(images), labels.cpu(), segmenter.num_classes)
 
 
-def toy_tensors(count: int, split: str, size: int = 64, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """``count`` toy samples as (images (N, 3, H, W) in [-1, 1], labels (N, H, W))."""
-    from .data.toy import ToyFaces
-
-    data = ToyFaces(num_samples=count, size=size, seed=seed, split=split)
-    items = [data[i] for i in range(count)]
-    return torch.stack([x["image"] for x in items]), torch.stack([x["label"] for x in items])
-
-
 def train_segmenter(steps: int = 1200, batch_size: int = 32, train_samples: int = 3000, size: int = 64,
                     lr: float = 2e-3, seed: int = 0, log_every: int = 100) -> tuple[ToySegmenter, list[dict]]:
     """Train on real toy renders (train split) with flips-free, crop-free batches; Adam, cosine decay."""
     torch.manual_seed(seed)
-    images, labels = toy_tensors(train_samples, "train", size, seed)
+    images, labels = toy_batch(train_samples, "train", size, seed)
     model = ToySegmenter()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -108,19 +102,17 @@ def train_segmenter(steps: int = 1200, batch_size: int = 32, train_samples: int 
 
 def save_segmenter(model: ToySegmenter, path: str | Path, info: dict[str, Any]) -> Path:
     payload = {"format": FORMAT, "num_classes": model.num_classes, "width": model.width, "info": info,
-               "weights": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}}
+               "weights": to_half(model.state_dict())}
     return save_atomic(payload, path)
 
 
 def load_segmenter(path: str | Path | None = None, expected_sha256: str | None = None) -> ToySegmenter:
     """The shipped parser (default) or a file written by :func:`save_segmenter`."""
     if path is None:
-        from .shipped import SHIPPED_DIR, verify
-
         path = SHIPPED_DIR / "toy_segmenter.pt"
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: restore it with git or rebuild it with "
-                                    "`python -m ca2sis_lib.segmenter --out data/checkpoints`")
+                                    f"`python -m ca2sis_lib.segmenter --out {SHIPPED_DIR}`")
         verify(path)
     elif expected_sha256 is not None and sha256(path) != expected_sha256:
         raise ValueError(f"{path} does not match the expected SHA-256")
@@ -128,7 +120,7 @@ def load_segmenter(path: str | Path | None = None, expected_sha256: str | None =
     if state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a toy segmenter file (format {state.get('format')!r})")
     model = ToySegmenter(state["num_classes"], state["width"])
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["weights"].items()})
+    model.load_state_dict(to_float(state["weights"]))
     return model.eval()
 
 
@@ -147,14 +139,14 @@ def write_run_files(out: Path, steps: int, log: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="data/checkpoints", help="folder for toy_segmenter.pt and its manifest entry")
+    parser.add_argument("--out", default=str(SHIPPED_DIR), help="folder for toy_segmenter.pt and its manifest entry")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
     model, log = train_segmenter(steps=args.steps)
-    test_images, test_labels = toy_tensors(200, "test")
+    test_images, test_labels = toy_batch(200, "test")
     scores = layout_fidelity(model, test_images, test_labels)
     info = {"steps": args.steps, "train_split": "toy train, seed 0, 3000 samples",
             "test_split": "toy test, seed 0, 200",

@@ -6,14 +6,14 @@ In order (a later one uses the earlier ones):
 
 * ``ca2sis_tiny_toy``, ``sean_tiny_toy``: train with the project's own command and preset (resuming
   if the run folder has a checkpoint of the same recipe; a folder of another recipe is refused),
-  export the EMA generator to data/checkpoints/<name>.pt (fp16, SHA-256 in manifest.json), evaluate
+  export the EMA generator to ca2sis_lib/weights/<name>.pt (fp16, SHA-256 in manifest.json), evaluate
   on 200 held-out toy samples (test split, seeds never used in training);
 * ``toy_segmenter``: the toy parser that judges layout fidelity, with its held-out accuracy;
 * ``ca2sis_tiny_toy_mapping``: the second training stage (spec §5) on the shipped CA²-SIS: only the
   mapping network learns; exported alone, the loader puts it into ``ca2sis_tiny_toy``; evaluated by
   noise diversity and the parser's mIoU of noise samples.
 
-Every number goes to data/checkpoints/quality.json, with two references: the test scenes re-rendered
+Every number goes to ca2sis_lib/weights/quality.json, with two references: the test scenes re-rendered
 with their texture phases drawn anew, and each class painted in its true mean colour (sharp, then
 blurred edges), which say where the SSIM target sits.
 """
@@ -31,11 +31,12 @@ import yaml
 
 from ca2sis_lib.checkpoint_io import config_mismatch
 from ca2sis_lib.evaluate import class_mean_colour_oracle, evaluate_noise, evaluate_toy, random_phase_oracle
+from ca2sis_lib.loading import load_model
 from ca2sis_lib.segmenter import load_segmenter
 from ca2sis_lib.segmenter import main as segmenter_main
-from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_model, load_shipped_file
+from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_shipped_file
 from ca2sis_lib.train import main as train_main
-from ca2sis_lib.train import resolve_config
+from ca2sis_lib.training.config import resolve_config
 
 MODELS = {"ca2sis_tiny_toy": "toy-ca2sis", "sean_tiny_toy": "toy-sean", "toy_segmenter": None,
           "ca2sis_tiny_toy_mapping": "toy-mapping"}

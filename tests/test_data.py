@@ -24,7 +24,7 @@ from ca2sis_lib.data.celebamask import (
 )
 from ca2sis_lib.data.celebamask import main as celebamask_main
 from ca2sis_lib.data.check import DataError, check_split, read_image, read_label
-from ca2sis_lib.data.common import colorize, save_pair
+from ca2sis_lib.data.common import save_pair, stack_items
 from ca2sis_lib.data.folder import PairTransform, SegmentationFolder, resize_label
 from ca2sis_lib.data.toy import (
     SPLIT_CODES,
@@ -46,13 +46,14 @@ from ca2sis_lib.data.toy import (
     render_sample,
     sample_scene,
     texture_albedo,
+    toy_batch,
     transfer_class_style,
     transfer_light,
     transfer_part_shape,
 )
 from ca2sis_lib.data.toy import main as toy_main
 from ca2sis_lib.data.toy_render import part_index_map, pixel_centers
-from ca2sis_lib.masks import labels_to_one_hot
+from ca2sis_lib.masks import IGNORE_COLOUR, classes_present, colour_labels, labels_to_one_hot
 from ca2sis_lib.models.config import CA2SISConfig
 
 
@@ -410,16 +411,25 @@ def test_colour_masks_with_a_palette(tmp_path):
     label = np.array([[0, 1, 2], [11, 11, 3]])
     split = tmp_path / "colour"
     save_pair(split, "a", np.zeros((2, 3, 3), np.uint8), np.zeros((2, 3), np.uint8))
-    Image.fromarray(colorize(label, TOY_PALETTE)).save(split / "labels" / "a.png")
+    Image.fromarray(colour_labels(label, TOY_PALETTE)).save(split / "labels" / "a.png")
     data = SegmentationFolder(split, num_classes=12, label_colors=TOY_PALETTE)
     assert np.array_equal(data[0]["label"].numpy(), label)
-    bad = colorize(label, TOY_PALETTE)
+    bad = colour_labels(label, TOY_PALETTE)
     bad[0, 0] = (1, 2, 3)
     Image.fromarray(bad).save(split / "labels" / "a.png")
     with pytest.raises(DataError, match=r"colours \[\(1, 2, 3\)\] are not in the palette"):
         data[0]
     with pytest.raises(DataError, match="class ids are expected"):
         read_label(split / "labels" / "a.png", 12)
+
+
+def test_colour_labels_draws_ignored_pixels_in_the_ignore_colour():
+    labels = torch.tensor([[[0, 1], [255, -1]]])  # (1, 2, 2): two classes, two ignored pixels
+    colours = colour_labels(labels, TOY_PALETTE)
+    assert colours.shape == (1, 2, 2, 3) and colours.dtype == np.uint8
+    assert colours[0, 0, 1].tolist() == list(TOY_PALETTE[1])
+    assert colours[0, 1].tolist() == [list(IGNORE_COLOUR)] * 2
+    assert tuple(IGNORE_COLOUR) not in {tuple(c) for c in TOY_PALETTE}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,3 +488,14 @@ def test_items_batch_into_what_the_model_consumes():
     batch = torch.utils.data.default_collate([ToyFaces(2)[i] for i in range(2)])
     assert batch["image"].shape == (2, 3, 64, 64) and batch["label"].shape == (2, 64, 64)
     assert labels_to_one_hot(batch["label"], 12).sum(1).eq(1).all()
+
+
+def test_toy_batch_is_the_dataset_items_stacked():
+    images, labels = toy_batch(3, "test", size=32, seed=1, start=2)
+    data = ToyFaces(5, size=32, seed=1, split="test")
+    assert torch.equal(images, torch.stack([data[i]["image"] for i in (2, 3, 4)]))
+    assert torch.equal(labels, torch.stack([data[i]["label"] for i in (2, 3, 4)]))
+    one_hot = labels_to_one_hot(labels, 12)
+    assert torch.equal(classes_present(one_hot), torch.stack([(labels == c).flatten(1).any(1) for c in range(12)], 1))
+    with pytest.raises(ValueError, match="no items"):
+        stack_items([])

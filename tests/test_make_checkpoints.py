@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import load_script
 
-from ca2sis_lib.train import resolve_config
+from ca2sis_lib.training.config import resolve_config
 
 
 def write_run(run: Path, **changes) -> None:

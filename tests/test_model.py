@@ -6,6 +6,7 @@ import re
 import pytest
 import torch
 
+from ca2sis_lib.losses import attention_loss
 from ca2sis_lib.masks import as_one_hot
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 from ca2sis_lib.models.style_encoder import GroupedStyleEncoder
@@ -60,7 +61,7 @@ def test_paper_shapes_and_initial_behaviour(paper_model):
     shapes = [tuple(a.shape) for a in out.attention.values()]
     assert shapes == [(2, 8, 19, 16, 16), (2, 8, 19, 32, 32), (2, 8, 19, 64, 64), (2, 8, 19, 128, 128),
                       (2, 4, 19, 256, 256)]
-    assert abs(out.attn_loss.item() - math.log(2)) < 5e-3
+    assert abs(attention_loss(out.logits, paper_model.prepare_mask(labels)).item() - math.log(2)) < 5e-3
 
 
 def test_attention_loss_is_ln2_at_initialisation():
@@ -72,14 +73,13 @@ def test_attention_loss_is_ln2_at_initialisation():
     for seed in range(5):
         torch.manual_seed(seed)
         with torch.no_grad():
-            losses.append(CA2SIS(config).eval()(image, labels).attn_loss.item())
+            model = CA2SIS(config).eval()
+            losses.append(attention_loss(model(image, labels).logits, model.prepare_mask(labels)).item())
     assert abs(sum(losses) / len(losses) - math.log(2)) < 1e-3
 
 
 def test_class_balanced_attention_loss_weights_positives_by_neg_over_pos():
     import torch.nn.functional as F
-
-    from ca2sis_lib.models import attention_loss
 
     torch.manual_seed(0)
     logits = torch.randn(1, 2, 2, 2, 2)  # (B, heads, K, h, w)
@@ -113,7 +113,9 @@ def test_every_spatial_transformer_is_the_identity_at_init():
             assert torch.equal(stage.res(r), stage.res.skip_connection(skip_in))
 
 
-def test_image_does_not_depend_on_the_attention_target():
+def test_decode_returns_the_logits_that_forward_returns():
+    """L_att needs only the per-layer logits: decode from parts gives the same image and logits as
+    forward, and asking for the named attention maps changes nothing."""
     model = CA2SIS(CA2SISConfig.tiny()).eval()
     for p in model.parameters():  # break the zero-init so the transformers matter
         p.data.add_(0.05 * torch.randn_like(p))
@@ -121,10 +123,11 @@ def test_image_does_not_depend_on_the_attention_target():
     one_hot = model.prepare_mask(labels)
     with torch.no_grad():
         tokens, styles = model.embed_mask(one_hot), model.encode_style(image, one_hot)
-        with_target = model.decode(tokens, styles, attn_target=one_hot)
-        without = model.decode(tokens, styles)
-    assert without.attn_loss is None and with_target.attn_loss is not None
-    assert torch.equal(with_target.image, without.image)
+        parts = model.decode(tokens, styles, return_attention=True)
+        whole = model(image, labels)
+    assert whole.attention is None and list(parts.attention) == model.attention_layer_names()
+    assert torch.equal(parts.image, whole.image)
+    assert all(torch.equal(a, b) for a, b in zip(parts.logits, whole.logits))
 
 
 def test_tiny_preset_is_small_and_keeps_every_element():
@@ -197,7 +200,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     for model in (plain, ckpt):
         model.train()
         out = model(image, labels)
-        (out.image.square().mean() + out.attn_loss).backward()
+        (out.image.square().mean() + attention_loss(out.logits, model.prepare_mask(labels))).backward()
         grads.append(model.generator.stages[0].transformer.block.attn2.to_k.weight.grad.clone())
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
@@ -211,10 +214,11 @@ def test_tiny_preset_learns_reconstruction():
     for _ in range(50):
         out = model(image, labels)
         reconstruction = (out.image - image).abs().mean()
+        attn = attention_loss(out.logits, model.prepare_mask(labels))
         optimiser.zero_grad()
-        (reconstruction + out.attn_loss).backward()
+        (reconstruction + attn).backward()
         optimiser.step()
-        losses.append((reconstruction.item(), out.attn_loss.item()))
+        losses.append((reconstruction.item(), attn.item()))
     assert losses[-1][0] < 0.5 * losses[0][0]  # L1 reconstruction at least halves
     assert losses[-1][1] < 0.5 * losses[0][1]  # and the attention maps move toward the mask
 
@@ -249,7 +253,7 @@ def test_ignore_label_is_allowed_only_when_configured():
         CA2SIS(CA2SISConfig.tiny())(image, labels)
     model = CA2SIS(CA2SISConfig.tiny(ignore_index=255))
     out = model(image, labels)
-    assert torch.isfinite(out.attn_loss)
+    assert torch.isfinite(attention_loss(out.logits, model.prepare_mask(labels)))
 
 
 def test_config_round_trip_and_unknown_keys():

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
+from ca2sis_lib.data.toy import toy_batch
 from ca2sis_lib.segmenter import (
     ToySegmenter,
     layout_fidelity,
     load_segmenter,
     save_segmenter,
-    toy_tensors,
     train_segmenter,
 )
 from ca2sis_lib.shipped import SHIPPED_DIR
@@ -18,7 +18,7 @@ from ca2sis_lib.shipped import SHIPPED_DIR
 
 @pytest.fixture(scope="module")
 def test_data():
-    return toy_tensors(40, "test")
+    return toy_batch(40, "test")
 
 
 def test_shipped_parser_reads_real_toy_faces(test_data):

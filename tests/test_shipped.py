@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ca2sis_lib.evaluate import evaluate_toy
-from ca2sis_lib.shipped import SHIPPED_DIR, load_model, load_shipped_file, verify
+from ca2sis_lib.loading import load_model
+from ca2sis_lib.shipped import SHIPPED_DIR, load_shipped_file, verify
 
 QUALITY = json.loads((SHIPPED_DIR / "quality.json").read_text())
 

@@ -52,7 +52,7 @@ def test_spade_paper_preset_has_nvidias_parameter_count_and_shapes():
     with torch.no_grad(), record_modulation(model) as maps:  # the only paper-size forward: batch 1, no grad
         out = model(image, labels)
     assert out.image.shape == (1, 3, 256, 256)
-    assert out.attn_loss is None and out.styles is None
+    assert out.logits is None and out.styles is None
     assert out.image.abs().max() <= 1
     # γ/β magnitude maps, one per SPADE layer, at the resolution of the layer
     assert len(maps) == 18
@@ -133,7 +133,7 @@ def test_sean_tiny_shapes_blend_at_one_half_and_plain_spade_in_the_last_block():
     image, labels = _toy_batch(64, 12)
     out = model(image, labels)
     assert out.image.shape == (2, 3, 64, 64) and out.styles.shape == (2, 12, 192)
-    assert out.attn_loss is None
+    assert out.logits is None
 
 
 def test_sean_norm_blends_style_and_mask_branches():

@@ -2,6 +2,7 @@
 scales to two processes with torchrun (gloo on the CPU)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -12,8 +13,12 @@ import torch
 
 from ca2sis_lib import train as train_module
 from ca2sis_lib.checkpoint_io import load_checkpoint, save_atomic, tensor_digest
+from ca2sis_lib.loading import load_generator
 from ca2sis_lib.masks import as_one_hot
-from ca2sis_lib.train import TrainConfig, load_generator, resolve_config, train
+from ca2sis_lib.models.factory import MAPPING_PREFIX, build_generator
+from ca2sis_lib.train import train
+from ca2sis_lib.training import steps as steps_module
+from ca2sis_lib.training.config import TrainConfig, parse_overrides, resolve_config
 
 
 def smoke(tmp_path: Path, **overrides) -> TrainConfig:
@@ -59,12 +64,12 @@ def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="unknown training config keys"):
         resolve_config("smoke", overrides={"batchsize": 3})
     with pytest.raises(ValueError, match="unknown model preset"):
-        train_module.model_config(resolve_config("smoke", overrides={"model_preset": "huge"}))
+        resolve_config("smoke", overrides={"model_preset": "huge"}).model_config()
 
 
 def test_numbers_on_the_command_line_get_their_keys_type():
     # YAML 1.1 reads 8e-4 and 1e3 as strings; they must still reach the optimiser as numbers
-    overrides = train_module._parse_overrides(["lr_g=8e-4", "steps=1e3", "decay_start=5e2", "progress=false"])
+    overrides = parse_overrides(["lr_g=8e-4", "steps=1e3", "decay_start=5e2", "progress=false"])
     cfg = resolve_config("smoke", overrides=overrides)
     assert cfg.lr_g == 8e-4 and isinstance(cfg.lr_g, float)
     assert cfg.steps == 1000 and isinstance(cfg.steps, int)
@@ -88,7 +93,7 @@ def test_class_count_mismatch_and_empty_dataset(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real_loss = train_module.hinge_g_loss
+    real_loss = steps_module.hinge_g_loss
     calls = {"n": 0}
 
     def exploding(pred):
@@ -96,7 +101,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         loss = real_loss(pred)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(train_module, "hinge_g_loss", exploding)
+    monkeypatch.setattr(steps_module, "hinge_g_loss", exploding)
     with pytest.raises(FloatingPointError, match="step 2"):
         train(smoke(tmp_path))
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
@@ -118,7 +123,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_cli_overrides_and_errors(tmp_path):
-    cfg = resolve_config("smoke", overrides=train_module._parse_overrides(["steps=7", "model_overrides.style_dim=32"]))
+    cfg = resolve_config("smoke", overrides=parse_overrides(["steps=7", "model_overrides.style_dim=32"]))
     assert cfg.steps == 7 and cfg.model_overrides == {"style_dim": 32}
     assert train_module.main(["--preset", "smoke", "--set", "bogus=1"]) == 2
 
@@ -141,7 +146,8 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
 def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     """Spec §5: start from the shipped reconstruction generator, only mapping.* may change; the
     exported mapping file completes the shipped generator for noise-driven generation."""
-    from ca2sis_lib.shipped import export_generator, load_shipped_file, resolve
+    from ca2sis_lib.loading import resolve
+    from ca2sis_lib.shipped import export_generator, load_shipped_file
 
     cfg = resolve_config("toy-mapping", overrides={"out_dir": str(tmp_path / "map"), "steps": 2, "batch_size": 2,
                                                    "toy_samples": 8, "decay_start": 1, "ema_decay": 0.0,
@@ -151,7 +157,7 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     state = load_checkpoint(tmp_path / "map" / "checkpoint.pt")
     base = load_shipped_file(resolve("ca2sis_tiny_toy")).state_dict()
     changed = {k for k, v in state["generator"].items() if not torch.equal(v, base[k])}
-    assert changed and all(k.startswith("mapping.") for k in changed)
+    assert changed and all(k.startswith(MAPPING_PREFIX) for k in changed)
     assert "g_diversity" in (tmp_path / "map" / "log.csv").read_text().splitlines()[0]
     # export beside a copy of the shipped generator: the loader picks the mapping network up
     import shutil
@@ -167,7 +173,7 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     (shipped_dir / "manifest.json").write_text(json.dumps(manifest))
     model = load_shipped_file(shipped_dir / "mini.pt")
     for k, v in state["generator"].items():
-        if k.startswith("mapping."):
+        if k.startswith(MAPPING_PREFIX):
             assert torch.allclose(model.state_dict()[k], v, atol=1e-2 * (1 + v.abs().max().item())), k
     shutil.rmtree(shipped_dir)
 
@@ -181,9 +187,10 @@ def test_mapping_stage_needs_a_pretrained_generator(tmp_path):
 
 def test_balanced_attention_loss_changes_only_the_loss():
     """attn_pos_weight_max swaps L_att for the class-balanced variant computed from the same logits;
-    the image is the same, and the SPADE family (no attention) is unaffected."""
-    from ca2sis_lib.models import CA2SISConfig, attention_loss
-    from ca2sis_lib.train import GeneratorStep, build_generator
+    the image is the same, and the SPADE family (no attention) gives no logits for L_att."""
+    from ca2sis_lib.losses import attention_loss
+    from ca2sis_lib.models import CA2SISConfig
+    from ca2sis_lib.training.stage import GeneratorStep
 
     torch.manual_seed(0)
     model = build_generator("ca2sis", CA2SISConfig.tiny()).eval()
@@ -192,17 +199,18 @@ def test_balanced_attention_loss_changes_only_the_loss():
     one_hot = as_one_hot(labels, model.config.num_classes)
     image = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
-        plain_image, plain_loss = GeneratorStep(model, "reconstruction")(image, one_hot)
-        balanced_image, balanced_loss = GeneratorStep(model, "reconstruction", 200.0)(image, one_hot)
-        logits = list(model(image, one_hot, return_attention=True).attention.values())
-    assert torch.equal(plain_image, balanced_image)
-    assert torch.allclose(plain_loss, attention_loss(logits, one_hot))
-    assert torch.allclose(balanced_loss, attention_loss(logits, one_hot, pos_weight_max=200.0))
-    assert balanced_loss > plain_loss * 1.5  # positives of rare classes now count
-    sean = build_generator("sean", train_module.model_config(resolve_config("toy-sean"))).eval()
+        step_image, logits = GeneratorStep(model, "reconstruction")(image, one_hot)
+        out = model(image, one_hot, return_attention=True)
+    assert torch.equal(step_image, out.image)
+    assert all(torch.equal(a, b) for a, b in zip(logits, out.attention.values()))
+    plain, balanced = attention_loss(logits, one_hot), attention_loss(logits, one_hot, pos_weight_max=200.0)
+    assert abs(plain.item() - math.log(2)) < 0.05  # untrained: every logit near 0
+    assert balanced > plain * 1.5  # positives of rare classes now count
+    toy_sean = resolve_config("toy-sean")
+    sean = build_generator("sean", toy_sean.model_config()).eval()
     with torch.no_grad():
-        sean_image, sean_loss = GeneratorStep(sean, "reconstruction", 200.0)(image, one_hot)
-    assert sean_loss is None and sean_image.shape == image.shape
+        sean_image, sean_logits = GeneratorStep(sean, "reconstruction")(image, one_hot)
+    assert sean_logits is None and sean_image.shape == image.shape
     assert resolve_config("toy-ca2sis").attn_pos_weight_max == resolve_config("toy-mapping").attn_pos_weight_max > 0
     assert resolve_config("paper").attn_pos_weight_max == 0  # the paper recipe keeps the authors' L_att
 

@@ -17,7 +17,8 @@ from conftest import perturbed_tiny_ca2sis
 from matplotlib.figure import Figure
 
 from ca2sis_lib import viz
-from ca2sis_lib.models import CA2SIS, attention_loss
+from ca2sis_lib.losses import attention_loss
+from ca2sis_lib.models import CA2SIS
 from ca2sis_lib.viz.inspector import AttentionInspector, InspectorApp
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -19,7 +19,7 @@ from ca2sis_lib.data.celebamask import (
     prepare_celebamask,
 )
 from ca2sis_lib.data.check import CheckReport, DataError, check_split, read_image, read_label
-from ca2sis_lib.data.common import colorize, make_item, save_pair
+from ca2sis_lib.data.common import make_item, save_pair, stack_items
 from ca2sis_lib.data.folder import PairTransform, SegmentationFolder
 from ca2sis_lib.data.toy import (
     TOY_CLASSES,
@@ -42,8 +42,9 @@ from ca2sis_lib.data.toy import (
 
 __all__ = [
     "CELEBAMASK_CLASSES", "CELEBAMASK_LR_PAIRS", "CELEBAMASK_PALETTE", "CelebAMaskHQ", "make_raw_miniature",
-    "prepare_celebamask", "CheckReport", "DataError", "check_split", "read_image", "read_label", "colorize",
-    "make_item", "save_pair", "PairTransform", "SegmentationFolder", "TOY_CLASSES", "TOY_LR_PAIRS", "TOY_PALETTE",
+    "prepare_celebamask", "CheckReport", "DataError", "check_split", "read_image", "read_label",
+    "make_item", "save_pair", "stack_items", "PairTransform", "SegmentationFolder", "TOY_CLASSES", "TOY_LR_PAIRS",
+    "TOY_PALETTE",
     "ToyFaces", "ToyLayout", "ToyStyle", "interpolate_layouts", "interpolate_styles", "label_map", "render",
     "sample_scene", "transfer_class_style", "transfer_global_style", "transfer_light", "transfer_part_shape",
     "write_toy_split",

@@ -1,4 +1,4 @@
-"""What every dataset of this package shares: the item format, colourised labels, files on disk.
+"""What every dataset of this package shares: the item format, batches of items, files on disk.
 
 Every dataset (the toy faces generated on the fly, a segmentation folder, CelebAMask-HQ) returns
 the same item, so training and evaluation code never asks where the data came from::
@@ -43,20 +43,18 @@ def make_item(image: np.ndarray, label: np.ndarray, name: str) -> dict[str, Any]
     }
 
 
+def stack_items(items: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items of any dataset here -> (images (N, 3, H, W) in [-1, 1], labels (N, H, W) int64)."""
+    if not items:
+        raise ValueError("no items to stack: pass at least one dataset item")
+    return torch.stack([x["image"] for x in items]), torch.stack([x["label"] for x in items])
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Float image in [0, 1] -> uint8 (rounded); uint8 passes through."""
     if image.dtype == np.uint8:
         return image
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
-
-
-def colorize(label: np.ndarray | torch.Tensor, palette: Sequence[Sequence[int]],
-             ignore_color: Sequence[int] = (255, 255, 255)) -> np.ndarray:
-    """Draw a label map (H, W) with one colour per class -> uint8 (H, W, 3); unknown values get ``ignore_color``."""
-    label = label.numpy() if isinstance(label, torch.Tensor) else np.asarray(label)
-    table = np.array([*palette, ignore_color], dtype=np.uint8)  # last row: anything not a class
-    index = np.where((label >= 0) & (label < len(palette)), label, len(palette))
-    return table[index]
 
 
 def save_pair(split_dir: str | Path, name: str, image: np.ndarray, label: np.ndarray,

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import Tensor
 from torch.utils.data import Dataset
 
-from ca2sis_lib.data.common import make_item, save_pair, write_dataset_info
+from ca2sis_lib.data.common import make_item, save_pair, stack_items, write_dataset_info
 from ca2sis_lib.data.toy_edits import (
     interpolate_layouts,
     interpolate_styles,
@@ -63,6 +64,7 @@ __all__ = [
     "ToyStyle", "ToyFaces", "sample_layout", "sample_style", "sample_scene", "render", "render_sample", "label_map",
     "part_index_map", "light_field", "texture_albedo", "transfer_class_style", "transfer_global_style",
     "transfer_light", "transfer_part_shape", "interpolate_styles", "interpolate_layouts", "write_toy_split",
+    "toy_batch",
 ]
 
 SPLIT_CODES = {"train": 0, "test": 1}
@@ -121,6 +123,15 @@ class ToyFaces(Dataset):
         index = self._check_index(index)
         image, labels = render_sample(*self.scene(index), self.size)
         return make_item(image, labels, f"{index:06d}")
+
+
+def toy_batch(count: int, split: str = "train", size: int = 64, seed: int = 0, start: int = 0
+              ) -> tuple[Tensor, Tensor]:
+    """Toy samples ``start`` .. ``start + count - 1`` of ``split`` as tensors: (images (N, 3, H, W) in
+    [-1, 1], labels (N, H, W)). Each sample depends only on (seed, split, index), so batches of one
+    split can be drawn in any order or size and agree with ``ToyFaces`` item by item."""
+    data = ToyFaces(num_samples=start + count, size=size, seed=seed, split=split)
+    return stack_items([data[i] for i in range(start, start + count)])
 
 
 def write_toy_split(out: str | Path, split: str, count: int, size: int = 64, seed: int = 0,

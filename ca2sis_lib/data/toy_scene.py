@@ -37,9 +37,9 @@ TOY_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 0, 0), (204, 0, 0), (76, 153, 0), (51, 51, 255), (204, 0, 204), (0, 255, 255),
     (255, 204, 204), (102, 204, 0), (0, 0, 204), (102, 51, 0), (255, 153, 51), (0, 204, 0),
 )
-# Class pairs that trade places under a horizontal flip.
-TOY_LR_PAIRS: tuple[tuple[int, int], ...] = ((3, 4), (5, 6))
 CLASS_ID = {name: i for i, name in enumerate(TOY_CLASSES)}
+# Class pairs that trade places under a horizontal flip.
+TOY_LR_PAIRS: tuple[tuple[int, int], ...] = tuple((CLASS_ID[f"l_{p}"], CLASS_ID[f"r_{p}"]) for p in ("eye", "brow"))
 
 Vec2 = tuple[float, float]
 RGB = tuple[float, float, float]
@@ -175,59 +175,60 @@ def sample_layout(rng: np.random.Generator) -> ToyLayout:
     face_w, face_h = u(0.88, 1.05), u(1.15, 1.4)
     parts: list[Part] = []
     add = parts.append
+    hair = CLASS_ID["hair"]  # hair_back, hair_bun and fringe are all hair
 
     # Hair behind the head (absent for "bald").
     style = HAIR_STYLES[u.choice((0.3, 0.25, 0.2, 0.15, 0.1))]
     if style in ("short", "bun"):
-        add(Part("hair_back", 8, (0.0, u(-0.35, -0.2)), (face_w * u(1.08, 1.2), u(1.05, 1.25)),
+        add(Part("hair_back", hair, (0.0, u(-0.35, -0.2)), (face_w * u(1.08, 1.2), u(1.05, 1.25)),
                  squareness=u(0.0, 0.3), depth=DEPTH["hair_back"]))
     elif style == "long":
-        add(Part("hair_back", 8, (0.0, u(0.3, 0.6)), (face_w * u(1.2, 1.45), u(1.7, 2.1)),
+        add(Part("hair_back", hair, (0.0, u(0.3, 0.6)), (face_w * u(1.2, 1.45), u(1.7, 2.1)),
                  squareness=u(0.3, 0.8), depth=DEPTH["hair_back"]))
     elif style == "bob":
-        add(Part("hair_back", 8, (0.0, u(-0.05, 0.1)), (face_w * u(1.2, 1.35), u(1.25, 1.4)),
+        add(Part("hair_back", hair, (0.0, u(-0.05, 0.1)), (face_w * u(1.2, 1.35), u(1.25, 1.4)),
                  squareness=u(0.6, 1.0), depth=DEPTH["hair_back"]))
     if style == "bun":
         r = u(0.3, 0.45)
-        add(Part("hair_bun", 8, (u(-0.25, 0.25), -face_h * u(1.15, 1.3)), (r, r * u(0.85, 1.0)),
+        add(Part("hair_bun", hair, (u(-0.25, 0.25), -face_h * u(1.15, 1.3)), (r, r * u(0.85, 1.0)),
                  depth=DEPTH["hair_bun"]))
 
     # Body: the neck hides under the chin, the cloth starts at the shoulder line.
     shoulder = face_h + u(0.45, 0.7)
     neck_top = 0.6 * face_h
-    add(Part("neck", 10, (u(-0.05, 0.05), (neck_top + shoulder) / 2 + 0.05),
+    add(Part("neck", CLASS_ID["neck"], (u(-0.05, 0.05), (neck_top + shoulder) / 2 + 0.05),
              (u(0.32, 0.45), (shoulder - neck_top) / 2 + 0.12), squareness=1.0, depth=DEPTH["neck"], attach="body"))
     cloth_b = u(0.8, 1.0)
-    add(Part("cloth", 11, (u(-0.1, 0.1), shoulder + cloth_b - 0.05), (u(1.6, 2.3), cloth_b),
+    add(Part("cloth", CLASS_ID["cloth"], (u(-0.1, 0.1), shoulder + cloth_b - 0.05), (u(1.6, 2.3), cloth_b),
              squareness=u(0.3, 1.0), bend=u(0.0, 0.4), depth=DEPTH["cloth"], attach="body"))
 
     # Ears (optional, both or neither), partly behind the face.
     if u() < 0.75:
         ear_y, ear_a, ear_b = u(-0.05, 0.15), u(0.14, 0.22), u(0.24, 0.32)
         for side, name in ((-1, "l_ear"), (1, "r_ear")):
-            add(Part(name, 9, (side * (face_w + u(-0.02, 0.06)), ear_y + u(-0.03, 0.03)), (ear_a, ear_b),
+            add(Part(name, CLASS_ID["ears"], (side * (face_w + u(-0.02, 0.06)), ear_y + u(-0.03, 0.03)), (ear_a, ear_b),
                      angle=side * u(0.0, 0.25), depth=DEPTH["ears"]))
 
-    add(Part("face", 1, (0.0, 0.0), (face_w, face_h), squareness=u(0.0, 0.5), depth=DEPTH["face"]))
-    add(Part("nose", 2, (u(-0.03, 0.03), u(0.1, 0.25)), (u(0.08, 0.14), u(0.14, 0.26)),
+    add(Part("face", CLASS_ID["skin"], (0.0, 0.0), (face_w, face_h), squareness=u(0.0, 0.5), depth=DEPTH["face"]))
+    add(Part("nose", CLASS_ID["nose"], (u(-0.03, 0.03), u(0.1, 0.25)), (u(0.08, 0.14), u(0.14, 0.26)),
              squareness=u(0.0, 0.7), depth=DEPTH["nose"]))
 
     # Eyes and brows: a shared placement with a little asymmetry.
     eye_y, eye_dx = u(-0.2, 0.0), u(0.32, 0.45)
     eye_a, eye_b = u(0.13, 0.2), u(0.07, 0.11)
     brow_y, brow_a, brow_b, brow_bend = eye_y - u(0.18, 0.28), u(0.16, 0.26), u(0.06, 0.1), u(0.0, 2.5)
-    for side, eye, brow in ((-1, ("l_eye", 3), ("l_brow", 5)), (1, ("r_eye", 4), ("r_brow", 6))):
-        add(Part(eye[0], eye[1], (side * eye_dx + u(-0.02, 0.02), eye_y + u(-0.02, 0.02)),
+    for side, eye, brow in ((-1, "l_eye", "l_brow"), (1, "r_eye", "r_brow")):
+        add(Part(eye, CLASS_ID[eye], (side * eye_dx + u(-0.02, 0.02), eye_y + u(-0.02, 0.02)),
                  (eye_a * u(0.95, 1.05), eye_b * u(0.95, 1.05)), angle=side * u(-0.1, 0.15),
                  depth=DEPTH["features"]))
-        add(Part(brow[0], brow[1], (side * eye_dx + u(-0.03, 0.03), brow_y + u(-0.02, 0.02)),
+        add(Part(brow, CLASS_ID[brow], (side * eye_dx + u(-0.03, 0.03), brow_y + u(-0.02, 0.02)),
                  (brow_a, brow_b), angle=side * u(-0.15, 0.2), bend=brow_bend * u(0.9, 1.1), depth=DEPTH["features"]))
-    add(Part("mouth", 7, (u(-0.04, 0.04), u(0.5, 0.68)), (u(0.22, 0.38), u(0.06, 0.12)), angle=u(-0.08, 0.08),
-             bend=u(-1.5, 0.8), depth=DEPTH["features"]))
+    add(Part("mouth", CLASS_ID["mouth"], (u(-0.04, 0.04), u(0.5, 0.68)), (u(0.22, 0.38), u(0.06, 0.12)),
+             angle=u(-0.08, 0.08), bend=u(-1.5, 0.8), depth=DEPTH["features"]))
 
     # Fringe (optional, never on a bald head): an arc across the forehead, painted over the face.
     if style != "bald" and u() < 0.6:
-        add(Part("fringe", 8, (u(-0.15, 0.15), -face_h * u(0.66, 0.78)), (face_w * u(0.7, 0.95), u(0.2, 0.35)),
+        add(Part("fringe", hair, (u(-0.15, 0.15), -face_h * u(0.66, 0.78)), (face_w * u(0.7, 0.95), u(0.2, 0.35)),
                  angle=u(-0.25, 0.25), bend=u(0.5, 1.5), depth=DEPTH["fringe"]))
     return ToyLayout(frame=frame, parts=tuple(parts))
 

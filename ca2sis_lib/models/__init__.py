@@ -1,6 +1,6 @@
 """Models: CA²-SIS (cross-attention) and, for comparison, the SPADE family."""
 
-from .ca2sis import CA2SIS, CA2SISOutput, attention_loss
+from .ca2sis import CA2SIS, CA2SISOutput
 from .config import CA2SISConfig, StageConfig
 from .discriminator import MultiscaleDiscriminator
 from .sean import SEANConfig, SEANGenerator, SEANNorm
@@ -21,7 +21,6 @@ __all__ = [
     "CA2SISOutput",
     "MultiscaleDiscriminator",
     "StageConfig",
-    "attention_loss",
     "SPADE",
     "SPADEConfig",
     "SPADEGenerator",

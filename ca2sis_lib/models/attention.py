@@ -56,6 +56,7 @@ class _Projections(nn.Module):
         self.to_q = nn.Linear(inner, inner, bias=False)
         self.to_k = nn.Linear(context_dim, inner, bias=False)
         self.to_v = nn.Linear(context_dim, inner, bias=False)
+        # Dropout(0.0) does nothing; it keeps the authors' state-dict indices (to_out.0 is the Linear)
         self.to_out = nn.Sequential(nn.Linear(inner, inner), nn.Dropout(0.0))
 
     def split_heads(self, t: Tensor) -> Tensor:

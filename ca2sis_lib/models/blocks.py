@@ -38,7 +38,7 @@ class ResBlock(nn.Module):
         self.out_layers = nn.Sequential(
             GroupNorm32(groups, c_out),
             nn.SiLU(),
-            nn.Dropout(0.0),
+            nn.Dropout(0.0),  # a no-op placeholder: keeps the authors' state-dict indices (out_layers.3 = conv)
             zero_module(nn.Conv2d(c_out, c_out, 3, padding=1)),  # zero-init: block = skip at init
         )
         self.skip_connection = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
@@ -120,6 +120,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
+        # Dropout(0.0) does nothing; it keeps the authors' state-dict indices (net.2 is the Linear)
         self.net = nn.Sequential(GEGLU(dim, mult * dim), nn.Dropout(0.0), nn.Linear(mult * dim, dim))
         self.lean = True
 

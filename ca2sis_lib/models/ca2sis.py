@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..masks import as_one_hot, check_image, resize_mask
+from ..masks import check_image
 from .attention import PROCESSORS, SelfAttention
 from .blocks import ResBlock, SpatialTransformer
 from .config import CA2SISConfig
+from .generator_base import GeneratorMixin
 from .mapping import MappingNetwork
 from .mask_embedder import MaskEmbedder, TokenToFeatures
 from .style_encoder import GroupedStyleEncoder
@@ -33,40 +33,10 @@ CHUNK_TOKENS = 4096  # memory mode: tokens per chunk after self-attention (a 64�
 @dataclass
 class CA2SISOutput:
     image: Tensor  # (B, 3, H, W) in [-1, 1]
-    attn_loss: Tensor | None  # L_att (scalar); None when no attention target was given
-    attention: dict[str, Tensor] | None = None  # layer -> pre-softmax logits (B, heads, K, h, w)
+    logits: list[Tensor]  # per cross-attention layer, pre-softmax (B, heads, K, h, w): what L_att needs
+    attention: dict[str, Tensor] | None = None  # the same logits by layer name ("cross@32"), on request
     styles: Tensor | None = None  # (B, K, style_code_dim)
     tokens: Tensor | None = None  # (B, K', L)
-
-
-def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: float = 0.0) -> Tensor:
-    """L_att (spec §4): head-averaged pre-softmax logits vs the nearest-resized one-hot mask.
-
-    For each layer: BCE-with-logits per class (a mean over B·h·w), averaged over the K classes
-    (background and absent classes included); then the mean over layers. Pixels that belong to no
-    class (an ignore label) are left out; without them this is exactly the authors' loss.
-
-    ``pos_weight_max > 0`` is this project's class-balanced variant (a documented deviation, used by
-    the shipped toy models): class k's positive pixels are weighted by ``neg_k / pos_k`` of the
-    batch, clamped to [1, pos_weight_max], so that a 2-pixel eye is not outvoted by the ~1000
-    pixels where it is absent; the authors' unweighted BCE never learns to put small parts first.
-    """
-    losses = []
-    for logits in layer_logits:  # (B, heads, K, h, w)
-        mean_logits = logits.float().mean(dim=1)  # (B, K, h, w): average over heads
-        target = resize_mask(mask, tuple(mean_logits.shape[-2:]))  # works for non-square maps too
-        valid = target.sum(dim=1, keepdim=True) > 0  # (B, 1, h, w)
-        pos_weight = None
-        if pos_weight_max > 0:
-            positives = (target * valid).sum(dim=(0, 2, 3))  # (K,)
-            negatives = valid.sum() - positives
-            pos_weight = (negatives / positives.clamp_min(1)).clamp(1.0, pos_weight_max)[:, None, None]  # (K, 1, 1)
-        bce = F.binary_cross_entropy_with_logits(mean_logits, target, reduction="none", pos_weight=pos_weight)
-        if bool(valid.all()):
-            losses.append(bce.mean())
-        else:
-            losses.append((bce * valid).sum() / (valid.sum() * bce.shape[1]).clamp_min(1))
-    return torch.stack(losses).mean()
 
 
 class CrossAttentionGenerator(nn.Module):
@@ -106,7 +76,10 @@ class CrossAttentionGenerator(nn.Module):
         return torch.tanh(self.out_conv(x)), all_logits
 
 
-class CA2SIS(nn.Module):
+class CA2SIS(GeneratorMixin, nn.Module):
+    counted_parts = {"mask_embedder": "mask_embedder", "style_encoder": "style_encoder", "mapping": "mapping",
+                     "decoder": "generator"}
+
     def __init__(self, config: CA2SISConfig) -> None:
         super().__init__()
         self.config = config
@@ -122,10 +95,6 @@ class CA2SIS(nn.Module):
         )
 
     # -- input checks ---------------------------------------------------------------------
-    def prepare_mask(self, mask: Tensor) -> Tensor:
-        """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
-        return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
-
     def check_image(self, image: Tensor, mask: Tensor) -> None:
         check_image(image, mask, self.config.image_size)
 
@@ -142,26 +111,20 @@ class CA2SIS(nn.Module):
         """Noise (B, noise_dim) and class presence (B, K) -> styles (B, K, style_code_dim) (§5)."""
         return self.mapping(z, present)
 
-    def decode(self, tokens: Tensor, styles: Tensor, attn_target: Tensor | None = None,
-               return_attention: bool = False, attn_pos_weight_max: float = 0.0) -> CA2SISOutput:
-        """Tokens and styles -> image. ``attn_target`` (one-hot mask) only adds L_att: the image
-        is the same with or without it (spec §4); ``attn_pos_weight_max > 0`` makes it class-balanced."""
+    def decode(self, tokens: Tensor, styles: Tensor, return_attention: bool = False) -> CA2SISOutput:
+        """Tokens and styles -> image, and the per-layer attention logits that L_att
+        (:func:`ca2sis_lib.losses.attention_loss`) compares with the mask."""
         image, logits = self.generator(tokens, styles)
-        loss = attention_loss(logits, attn_target, attn_pos_weight_max) if attn_target is not None else None
-        attention = None
-        if return_attention:
-            attention = {name: lg for name, lg in zip(self.attention_layer_names(), logits)}
-        return CA2SISOutput(image=image, attn_loss=loss, attention=attention, styles=styles, tokens=tokens)
+        attention = dict(zip(self.attention_layer_names(), logits)) if return_attention else None
+        return CA2SISOutput(image=image, logits=logits, attention=attention, styles=styles, tokens=tokens)
 
-    def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False,
-                attn_pos_weight_max: float = 0.0) -> CA2SISOutput:
+    def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False) -> CA2SISOutput:
         """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot)."""
         self.check_image(image, mask)
         one_hot = self.prepare_mask(mask)
         styles = self.encode_style(image, one_hot)
         tokens = self.embed_mask(one_hot)
-        return self.decode(tokens, styles, attn_target=one_hot, return_attention=return_attention,
-                           attn_pos_weight_max=attn_pos_weight_max)
+        return self.decode(tokens, styles, return_attention=return_attention)
 
     # -- helpers --------------------------------------------------------------------------
     def attention_layer_names(self) -> list[str]:
@@ -185,16 +148,3 @@ class CA2SIS(nn.Module):
             raise ValueError(f"unknown attention backend {name!r}; choose from {sorted(PROCESSORS)}")
         for layer in self.self_attention_layers().values():
             layer.processor = PROCESSORS[name]()
-
-    def parameter_counts(self) -> dict[str, int]:
-        def count(m: nn.Module) -> int:
-            return sum(p.numel() for p in m.parameters())
-
-        counts = {
-            "mask_embedder": count(self.mask_embedder),
-            "style_encoder": count(self.style_encoder),
-            "mapping": count(self.mapping),
-            "decoder": count(self.generator),
-        }
-        counts["total"] = sum(counts.values())
-        return counts

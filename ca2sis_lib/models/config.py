@@ -8,8 +8,36 @@ laptop CPU can train it in minutes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None = None,
+                     convert: Callable[[str, Any], Any] | None = None) -> T:
+    """``cls(**data)`` for a dataclass config, refusing keys it does not have.
+
+    ``what`` names the config in the error (default: the class name); ``convert(key, value)``, when
+    given, turns each saved value into the field's type (e.g. a list of dicts into stage configs).
+    """
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {what or cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
+    return cls(**{k: convert(k, v) if convert else v for k, v in data.items()})
+
+
+class ConfigDictMixin:
+    """to_dict / from_dict for flat frozen dataclass configs (the SPADE family's)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        return config_from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -148,12 +176,10 @@ class CA2SISConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CA2SISConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CA2SISConfig keys {unknown}; valid keys: {sorted(known)}")
-        data = dict(data)
-        if "stages" in data:
-            data["stages"] = tuple(s if isinstance(s, StageConfig) else StageConfig(**s) for s in data["stages"])
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> "CA2SISConfig":
+        def convert(key: str, value: Any) -> Any:
+            if key != "stages":
+                return value
+            return tuple(s if isinstance(s, StageConfig) else StageConfig(**s) for s in value)
+
+        return config_from_dict(cls, data, convert=convert)

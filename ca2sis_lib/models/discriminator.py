@@ -19,7 +19,7 @@ in eval mode; the single call is cheaper and, in train mode, runs the spectral-n
 iteration once per step rather than twice.
 
 Parameter names are ours and readable (``scales.{s}.layers.{i}.conv.weight_orig``);
-``ca2sis_lib.checkpoints`` maps them onto the authors' (``discriminator_{s}.model{i}…``).
+``ca2sis_lib.official_weights`` maps them onto the authors' (``discriminator_{s}.model{i}…``).
 Initialisation: PyTorch defaults (the spec does not prescribe one).
 """
 

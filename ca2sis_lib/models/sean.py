@@ -30,17 +30,16 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 
-from ..masks import as_one_hot, check_image, check_mask_size
-from .config import CA2SISConfig
+from ..masks import check_image, check_mask_size
+from .config import CA2SISConfig, ConfigDictMixin
+from .generator_base import GeneratorMixin
 from .spade import (
     BLOCK_PLAN,
     NUM_UPSAMPLES,
     SPADE,
-    ConfigDictMixin,
     SPADEDecoder,
     SPADEOutput,
     check_skeleton,
-    count_parameters,
 )
 from .style_encoder import GroupedStyleEncoder
 
@@ -167,12 +166,14 @@ class SEANConfig(ConfigDictMixin):
 STYLED_BLOCKS = tuple(name for name, *_ in BLOCK_PLAN[:-1])  # every block but the last, as SEAN
 
 
-class SEANGenerator(nn.Module):
+class SEANGenerator(GeneratorMixin, nn.Module):
     """Per-class style codes on the SPADE skeleton, with CA²-SIS's API (spec §6 editing).
 
     ``model(image, mask)`` reconstructs; ``encode_style`` + ``decode`` compose every edit:
     style transfer swaps rows of the (B, K, D) codes, shape edits decode a composed mask.
     """
+
+    counted_parts = {"style_encoder": "style_encoder", "decoder": "decoder"}
 
     def __init__(self, config: SEANConfig) -> None:
         super().__init__()
@@ -190,10 +191,6 @@ class SEANGenerator(nn.Module):
         return SEANNorm(channels, c.num_classes, c.style_code_dim, c.style_hidden, c.spade_hidden, c.noise_injection)
 
     # -- input checks ---------------------------------------------------------------------
-    def prepare_mask(self, mask: Tensor) -> Tensor:
-        """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
-        return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
-
     def check_styles(self, styles: Tensor, batch: int) -> None:
         expected = (batch, self.config.num_classes, self.config.style_code_dim)
         if tuple(styles.shape) != expected:
@@ -221,7 +218,3 @@ class SEANGenerator(nn.Module):
     def sean_layers(self) -> dict[str, SEANNorm]:
         return {name: m for name, m in self.named_modules() if isinstance(m, SEANNorm)}
 
-    def parameter_counts(self) -> dict[str, int]:
-        counts = {"style_encoder": count_parameters(self.style_encoder), "decoder": count_parameters(self.decoder)}
-        counts["total"] = sum(counts.values())
-        return counts

@@ -21,14 +21,16 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..masks import as_one_hot, check_image, check_mask_size, resize_mask
+from ..masks import check_image, check_mask_size, resize_mask
+from .config import ConfigDictMixin
+from .generator_base import GeneratorMixin
 
 # --------------------------------------------------------------------------------------------
 # Outputs and γ/β inspection
@@ -40,7 +42,7 @@ class SPADEOutput:
     """What SPADE-family generators return; the fields mirror ``CA2SISOutput``."""
 
     image: Tensor  # (B, 3, H, W) in [-1, 1]
-    attn_loss: Tensor | None = None  # always None: no attention, hence no L_att (spec §4)
+    logits: None = None  # no attention layers, hence nothing for L_att
     styles: Tensor | None = None  # (B, K, D) per-class style codes (SEAN); None for plain SPADE
 
 
@@ -185,24 +187,6 @@ class SPADEDecoder(nn.Module):
 # Configuration
 # --------------------------------------------------------------------------------------------
 
-ConfigT = TypeVar("ConfigT", bound="ConfigDictMixin")
-
-
-class ConfigDictMixin:
-    """to_dict / from_dict for flat frozen dataclass configs, as ``CA2SISConfig`` has."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**data)
-
-
 def check_skeleton(image_size: int, num_classes: int, ngf: int, spade_hidden: int) -> None:
     """Constraints of the SPADE skeleton; raises ``ValueError`` naming the bad value."""
     if image_size < 64 or image_size % 64:
@@ -250,21 +234,19 @@ class SPADEConfig(ConfigDictMixin):
 # --------------------------------------------------------------------------------------------
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 # --------------------------------------------------------------------------------------------
 # The SPADE generator
 # --------------------------------------------------------------------------------------------
 
 
-class SPADEGenerator(nn.Module):
+class SPADEGenerator(GeneratorMixin, nn.Module):
     """SPADE without the VAE encoder: the image is a function of the mask alone (spec §9).
 
     ``model(image, mask)`` has the same call shape as ``CA2SIS`` so one trainer serves both; the
     real image is only checked (size, batch), never read, and may be ``None``.
     """
+
+    counted_parts = {"decoder": "decoder"}
 
     def __init__(self, config: SPADEConfig) -> None:
         super().__init__()
@@ -273,10 +255,6 @@ class SPADEGenerator(nn.Module):
             config.num_classes, config.ngf, config.start_size,
             make_norm=lambda _, channels: SPADE(channels, config.num_classes, config.spade_hidden),
         )
-
-    def prepare_mask(self, mask: Tensor) -> Tensor:
-        """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
-        return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
 
     def decode(self, mask: Tensor) -> SPADEOutput:
         """Labels or a (possibly hand-composed) one-hot mask -> image (B, 3, H, W)."""
@@ -287,10 +265,6 @@ class SPADEGenerator(nn.Module):
         if image is not None:
             check_image(image, mask, self.config.image_size)
         return self.decode(mask)
-
-    def parameter_counts(self) -> dict[str, int]:
-        decoder = count_parameters(self.decoder)
-        return {"decoder": decoder, "total": decoder}
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,15 +7,16 @@
     build_inspector(model, samples, class_names, palette)   # the interactive version
     build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
-Modules: ``record`` (capturing maps), ``metrics`` (IoU, AUROC, tables), ``figures`` (matplotlib),
+Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, tables), ``figures`` (matplotlib),
 ``inspector`` and ``editor`` (ipywidgets, imported only when an app is built).
 """
 
+from ..masks import colour_labels  # re-exported: notebooks draw masks through viz
+from .agreement import agreement_summary, agreement_table, auroc, average_ranks, iou
 from .editor import EditorApp, StyleShapeEditor, build_editor
 from .figures import (
     SlideFigure,
     clean,
-    colour_labels,
     figure_to_png,
     layer_at_resolution,
     new_figure,
@@ -32,7 +33,6 @@ from .figures import (
     to_rgb,
 )
 from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
-from .metrics import agreement_summary, agreement_table, auroc, average_ranks, iou
 from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
 
 __all__ = [

@@ -17,6 +17,9 @@ Operations (spec §6; ``t`` is the amount of B, so t = 0 shows A and t = 1 the f
     shape: interpolate   tokens blended between A and A-with-B's-shape (CA²-SIS only)
     noise: sample        A's layout with styles from the mapping network, seed = the seed box
 
+Each operation is a plain function ``EDITS[name](model, request)`` of one ``EditRequest`` (A, B,
+classes, t, seed), which calls the ``ca2sis_lib.editing`` function it names.
+
     app = build_editor(model, samples, class_names=TOY_CLASSES, palette=TOY_PALETTE)
     app                                              # shows the controls and the view
     app.editor.set(operation="style: classes", classes=(8,), b=3)   # the same, from code
@@ -32,38 +35,76 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import editing
-from .figures import clean, colour_labels, figure_to_png, new_figure, save_figure, to_rgb
-from .panel_app import PanelApp
+from ..masks import colour_labels
+from ..models.interface import SemanticGenerator, is_cross_attention, model_device
+from .app import WIDGET_STYLE, PanelApp
+from .figures import clean, figure_to_png, new_figure, save_figure, to_rgb
 from .record import default_palette
 
 Sample = dict[str, Any]  # {"image": (3, H, W) in [-1, 1], "label": (H, W) long, "name": str}
 
 
-def _one(x: Tensor) -> Tensor:
-    return x[None]
+@dataclass(frozen=True)
+class EditRequest:
+    """One edit: samples A and B as batches of one (on the model's device), the classes, t and the seed."""
+
+    image_a: Tensor  # (1, 3, H, W) in [-1, 1]
+    label_a: Tensor  # (1, H, W)
+    image_b: Tensor
+    label_b: Tensor
+    classes: list[int]  # the classes to edit (unused by reconstruct, global style and noise)
+    t: float = 1.0  # amount of B in the interpolations: 0 = A, 1 = the full edit
+    seed: int = 0  # the noise seed of "noise: sample"
 
 
-def _edit_fns() -> dict[str, Callable[..., Tensor]]:
-    """operation -> fn(model, image_a, label_a, image_b, label_b, classes, t, seed) -> (1, 3, H, W)."""
-    return {
-        "reconstruct": lambda m, a, la, b, lb, cls, t, seed: editing.reconstruct(m, a, la),
-        "style: global": lambda m, a, la, b, lb, cls, t, seed: editing.transfer_style(m, a, la, b, lb),
-        "style: classes": lambda m, a, la, b, lb, cls, t, seed: editing.transfer_style(m, a, la, b, lb, cls),
-        "style: interpolate": lambda m, a, la, b, lb, cls, t, seed: editing.interpolate_style(
-            m, a, la, b, lb, [1.0 - t], cls)[0],
-        "shape: mask": lambda m, a, la, b, lb, cls, t, seed: editing.transfer_shape_with_mask(m, a, la, lb, cls),
-        "shape: tokens": lambda m, a, la, b, lb, cls, t, seed: editing.transfer_shape_without_mask(
-            m, a, la, b, lb, cls, with_style=False),
-        "shape: interpolate": lambda m, a, la, b, lb, cls, t, seed: editing.interpolate_shape(
-            m, a, la, lb, cls, [1.0 - t])[0],
-        "noise: sample": lambda m, a, la, b, lb, cls, t, seed: editing.generate_from_noise(m, la, 1, seed)[0],
-    }
+# Each operation: (model, request) -> (1, 3, H, W), the editing function it names, nothing more.
+def _reconstruct(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.reconstruct(m, r.image_a, r.label_a)
 
 
-OPERATIONS = tuple(_edit_fns())
+def _style_global(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.transfer_style(m, r.image_a, r.label_a, r.image_b, r.label_b)
+
+
+def _style_classes(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.transfer_style(m, r.image_a, r.label_a, r.image_b, r.label_b, r.classes)
+
+
+def _style_interpolate(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.interpolate_style(m, r.image_a, r.label_a, r.image_b, r.label_b, [1.0 - r.t], r.classes)[0]
+
+
+def _shape_mask(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.transfer_shape_with_mask(m, r.image_a, r.label_a, r.label_b, r.classes)
+
+
+def _shape_tokens(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.transfer_shape_without_mask(m, r.image_a, r.label_a, r.image_b, r.label_b, r.classes,
+                                               with_style=False)
+
+
+def _shape_interpolate(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.interpolate_shape(m, r.image_a, r.label_a, r.label_b, r.classes, [1.0 - r.t])[0]
+
+
+def _noise_sample(m: SemanticGenerator, r: EditRequest) -> Tensor:
+    return editing.generate_from_noise(m, r.label_a, 1, r.seed)[0]
+
+
+EDITS: dict[str, Callable[[SemanticGenerator, EditRequest], Tensor]] = {
+    "reconstruct": _reconstruct,
+    "style: global": _style_global,
+    "style: classes": _style_classes,
+    "style: interpolate": _style_interpolate,
+    "shape: mask": _shape_mask,
+    "shape: tokens": _shape_tokens,
+    "shape: interpolate": _shape_interpolate,
+    "noise: sample": _noise_sample,
+}
+OPERATIONS = tuple(EDITS)
 NEEDS_CLASSES = {"style: classes", "style: interpolate", "shape: mask", "shape: tokens", "shape: interpolate"}
 CA2SIS_ONLY = {"shape: tokens", "shape: interpolate", "noise: sample"}
 
@@ -83,7 +124,7 @@ class EditorState:
 class StyleShapeEditor:
     """Selection, edit and drawing, without any widget."""
 
-    def __init__(self, model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
+    def __init__(self, model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None, dpi: int = 80) -> None:
         if len(samples) < 2:
             raise ValueError("the editor needs at least two samples (A and B)")
@@ -94,7 +135,7 @@ class StyleShapeEditor:
         if len(self.class_names) != k:
             raise ValueError(f"{len(self.class_names)} class names for a model with {k} classes")
         self.palette = default_palette(k) if palette is None else np.asarray(palette, dtype=np.uint8)
-        self.is_ca2sis = hasattr(model, "embed_mask")
+        self.is_ca2sis = is_cross_attention(model)
         self.dpi = dpi
         self.state = EditorState()
         self.result: Tensor | None = None  # (3, H, W) in [-1, 1]
@@ -152,14 +193,17 @@ class StyleShapeEditor:
         key = (s.a, s.b, s.classes if s.operation in NEEDS_CLASSES else (), s.operation,
                s.t if "interpolate" in s.operation else None, s.seed if s.operation == "noise: sample" else None)
         if key != self._key:
-            device = next(self.model.parameters()).device
-            A, B = self.samples[s.a], self.samples[s.b]
-            args = [_one(x).to(device) for x in (A["image"], A["label"], B["image"], B["label"])]
-            out = _edit_fns()[s.operation](self.model, *args, list(s.classes), s.t, s.seed)
-            self.result = out[0].cpu()
+            self.result = EDITS[s.operation](self.model, self.request())[0].cpu()
             self.state.forwards += 1
             self._key = key
         self.redraw()
+
+    def request(self) -> EditRequest:
+        """The current selection as an edit request, A and B on the model's device."""
+        s, device = self.state, model_device(self.model)
+        A, B = self.samples[s.a], self.samples[s.b]
+        a, la, b, lb = (x[None].to(device) for x in (A["image"], A["label"], B["image"], B["label"]))
+        return EditRequest(a, la, b, lb, list(s.classes), s.t, s.seed)
 
     def title(self) -> str:
         s = self.state
@@ -195,81 +239,34 @@ class StyleShapeEditor:
 class EditorApp(PanelApp):
     """ipywidgets controls around a ``StyleShapeEditor``; display it by ending a cell with it."""
 
+    counter_label = "edits run"
+
     def __init__(self, editor: StyleShapeEditor, export_path: str | Path = "edit.png") -> None:
         import ipywidgets as widgets
 
         self.editor = self.panel = editor
         s = editor.state
-        names = [str(x.get("name", i)) for i, x in enumerate(editor.samples)]
-        common = dict(style={"description_width": "initial"})
-        self._syncing = False
-        self.last_error: str | None = None
+        names = [(str(x.get("name", i)), i) for i, x in enumerate(editor.samples)]
         self.controls: dict[str, widgets.ValueWidget] = {
-            "a": widgets.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=s.a, description="A", **common),
-            "b": widgets.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=s.b, description="B", **common),
+            "a": widgets.Dropdown(options=names, value=s.a, description="A", **WIDGET_STYLE),
+            "b": widgets.Dropdown(options=names, value=s.b, description="B", **WIDGET_STYLE),
             "operation": widgets.Dropdown(options=editor.operations(), value=s.operation, description="operation",
-                                          **common),
+                                          **WIDGET_STYLE),
             "classes": widgets.SelectMultiple(options=[(f"{c}: {n}", c) for c, n in enumerate(editor.class_names)],
-                                              value=s.classes, rows=6, description="classes", **common),
+                                              value=s.classes, rows=6, description="classes", **WIDGET_STYLE),
             "t": widgets.FloatSlider(value=s.t, min=0.0, max=1.0, step=0.05, description="t (amount of B)",
-                                     continuous_update=False, **common),
-            "seed": widgets.BoundedIntText(value=s.seed, min=0, max=2**31 - 1, description="noise seed", **common),
+                                     continuous_update=False, **WIDGET_STYLE),
+            "seed": widgets.BoundedIntText(value=s.seed, min=0, max=2**31 - 1, description="noise seed",
+                                           **WIDGET_STYLE),
         }
-        for name, control in self.controls.items():
-            control.observe(lambda change, name=name: self._on_control(name, change["new"]), names="value")
-        self.export_path = widgets.Text(value=str(export_path), description="file", **common)
-        self.export_button = widgets.Button(description="Export PNG", icon="download", button_style="info")
-        self.export_button.on_click(lambda _: self.export())
-        self.status = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="1000px"))
         c = self.controls
-        self.widget = widgets.VBox([
-            widgets.HBox([c["a"], c["b"], c["operation"]]),
-            widgets.HBox([c["classes"], widgets.VBox([c["t"], c["seed"]])]),
-            self.image,
-            widgets.HBox([self.export_path, self.export_button, self.status]),
-        ])
-        self.widget.add_class("ca2sis-editor")
+        rows = [widgets.HBox([c["a"], c["b"], c["operation"]]),
+                widgets.HBox([c["classes"], widgets.VBox([c["t"], c["seed"]])])]
+        self._build(rows, export_path, "ca2sis-editor")
         self._show()
 
-    def _show(self) -> None:
-        self.image.value = self.editor.png
-        self.status.value = (f"<small>edits run: {self.editor.state.forwards} · "
-                             f"drawn in {1000 * self.editor.render_seconds:.0f} ms</small>")
 
-    def _on_control(self, name: str, value: Any) -> None:
-        if self._syncing:
-            return
-        try:
-            self.apply(**{name: tuple(value) if name == "classes" else value})
-        except ValueError:  # explained in the status line; the controls go back to the state
-            self._sync_controls()
-
-    def apply(self, **changes: Any) -> None:
-        """Change the selection as the controls would; a bad choice is explained in the status line."""
-        try:
-            self.editor.set(**changes)
-            self.last_error = None
-        except ValueError as error:
-            self.last_error = str(error)
-            self.status.value = f"<small style='color:#b00'>{self.last_error}</small>"
-            raise
-        self._sync_controls()
-        self._show()
-
-    def _sync_controls(self) -> None:
-        s = self.editor.state
-        self._syncing = True
-        try:
-            for name in ("a", "b", "operation", "classes", "t", "seed"):
-                value = getattr(s, name)
-                if self.controls[name].value != value:
-                    self.controls[name].value = value
-        finally:
-            self._syncing = False
-
-
-def build_editor(model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
+def build_editor(model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None,
                  export_path: str | Path = "edit.png", dpi: int = 80) -> EditorApp:
     """The editor app for ``model`` on ``samples`` (A = sample 0, B = sample 1 to start)."""

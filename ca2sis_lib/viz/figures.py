@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor
 
-from .metrics import agreement_summary
+from ..masks import classes_present, colour_labels
+from .agreement import agreement_summary
 from .record import AttentionRecording
 
 ATTENTION_CMAP = "magma"
@@ -39,14 +39,6 @@ MARKER_COLOUR = "#00e5ff"
 def to_rgb(image: Tensor) -> np.ndarray:
     """(3, H, W) in [-1, 1] -> (H, W, 3) float in [0, 1], ready for ``imshow``."""
     return ((image.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
-def colour_labels(labels: Tensor | np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W) class ids -> (H, W, 3) float colours; ids outside the palette (ignore) are grey."""
-    labels = np.asarray(labels)
-    table = np.concatenate([np.asarray(palette, dtype=np.float64) / 255.0, [[0.5, 0.5, 0.5]]])
-    index = np.where((labels >= 0) & (labels < len(palette)), labels, len(palette))
-    return table[index]
 
 
 def as_array(values: Tensor | np.ndarray) -> np.ndarray:
@@ -123,7 +115,7 @@ def _resolution(recording: AttentionRecording, layer: str) -> str:
 
 
 def _present_classes(recording: AttentionRecording, sample: int) -> list[int]:
-    return [int(c) for c in torch.nonzero(recording.one_hot[sample].flatten(1).amax(dim=1) > 0).flatten()]
+    return classes_present(recording.one_hot[sample : sample + 1])[0].nonzero().flatten().tolist()
 
 
 # -- cross-attention -----------------------------------------------------------------------------

@@ -31,8 +31,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from torch import nn
 
+from ..masks import colour_labels
+from ..models.interface import SemanticGenerator
+from .app import WIDGET_STYLE, PanelApp
 from .figures import (
     ATTENTION_CMAP,
     MARKER_COLOUR,
@@ -40,12 +42,10 @@ from .figures import (
     SlideFigure,
     cell_box,
     clean,
-    colour_labels,
     figure_to_png,
     to_rgb,
     upsample,
 )
-from .panel_app import PanelApp
 from .record import AttentionRecording, record_attention, self_attention_maps
 
 Sample = dict[str, Any]  # {"image": (3, H, W) in [-1, 1], "label": (H, W) long, "name": str}
@@ -83,7 +83,7 @@ class AttentionInspector:
     ``samples``: a sequence of dicts {"image", "label", "name"} (e.g. ``ToyFaces`` items).
     """
 
-    def __init__(self, model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
+    def __init__(self, model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None, dpi: int = 80) -> None:
         if len(samples) == 0:
             raise ValueError("the inspector needs at least one sample")
@@ -339,46 +339,31 @@ class InspectorApp(PanelApp):
         self.inspector = self.panel = inspector
         rec, s = inspector.recording, inspector.state
         height, width = rec.image_size
-        self._syncing = False
-        self.last_error: str | None = None
-        common = dict(style={"description_width": "initial"})
         self.controls: dict[str, widgets.ValueWidget] = {
             "sample": widgets.Dropdown(options=[(n, i) for i, n in enumerate(inspector.sample_names())],
-                                       value=s.sample, description="sample", **common),
+                                       value=s.sample, description="sample", **WIDGET_STYLE),
             "layer": widgets.Dropdown(options=[(self._layer_label(name), name) for name in rec.layer_names],
-                                      value=s.layer, description="layer", **common),
+                                      value=s.layer, description="layer", **WIDGET_STYLE),
             "head": widgets.Dropdown(options=self._head_options(rec.heads(s.layer)), value=-1,
-                                     description="head", **common),
+                                     description="head", **WIDGET_STYLE),
             "cls": widgets.Dropdown(options=[(f"{c}: {n}", c) for c, n in enumerate(rec.class_names)], value=s.cls,
-                                    description="class", **common),
+                                    description="class", **WIDGET_STYLE),
             "y": widgets.IntSlider(value=s.y, min=0, max=height - 1, description="pixel row y",
-                                   continuous_update=False, **common),
+                                   continuous_update=False, **WIDGET_STYLE),
             "x": widgets.IntSlider(value=s.x, min=0, max=width - 1, description="pixel column x",
-                                   continuous_update=False, **common),
+                                   continuous_update=False, **WIDGET_STYLE),
         }
-        for name, control in self.controls.items():
-            control.observe(lambda change, name=name: self._on_control(name, change["new"]), names="value")
         self.centre_button = widgets.Button(description="pixel → centre of class", icon="crosshairs",
                                             layout=widgets.Layout(width="auto"))
         self.centre_button.on_click(lambda _: self.centre_on_class())
-        self.export_path = widgets.Text(value=str(export_path), description="file", **common)
-        self.export_button = widgets.Button(description="Export PNG", icon="download", button_style="info")
-        self.export_button.on_click(lambda _: self.export())
-        self.status = widgets.HTML()
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="1000px"))
         c = self.controls
-        self.widget = widgets.VBox([
-            widgets.HBox([c["sample"], c["layer"], c["head"], c["cls"]]),
-            widgets.HBox([c["y"], c["x"], self.centre_button]),
-            self.image,
-            widgets.HBox([self.export_path, self.export_button, self.status]),
-        ])
-        self.widget.add_class("ca2sis-inspector")
+        rows = [widgets.HBox([c["sample"], c["layer"], c["head"], c["cls"]]),
+                widgets.HBox([c["y"], c["x"], self.centre_button])]
+        self._build(rows, export_path, "ca2sis-inspector")
         if not inspector.png:
             inspector.redraw()
         self._show()
 
-    # -- helpers -------------------------------------------------------------------------------------
     def _layer_label(self, layer: str) -> str:
         rec = self.inspector.recording
         h, w = rec.layer_size(layer)
@@ -389,52 +374,23 @@ class InspectorApp(PanelApp):
     def _head_options(heads: int) -> list[tuple[str, int]]:
         return [("mean of heads", -1)] + [(f"head {i}", i) for i in range(heads)]
 
-    def _show(self) -> None:
-        inspector = self.inspector
-        self.image.value = inspector.png
-        self.status.value = (f"<small>forward passes: {inspector.state.forwards} · "
-                             f"drawn in {1000 * inspector.render_seconds:.0f} ms</small>")
+    def _update_options(self) -> None:
+        """The head choices follow the layer (a head the new layer lacks fell back to the mean)."""
+        options = self._head_options(self.inspector.recording.heads(self.inspector.state.layer))
+        if list(self.controls["head"].options) != options:
+            self.controls["head"].options = options
 
-    def _sync_controls(self) -> None:
-        """Make the controls show the state (e.g. after a head fell back to the mean)."""
-        s, rec = self.inspector.state, self.inspector.recording
-        self._syncing = True
-        try:
-            options = self._head_options(rec.heads(s.layer))
-            if list(self.controls["head"].options) != options:
-                self.controls["head"].options = options
-            values = {"sample": s.sample, "layer": s.layer, "head": -1 if s.head is None else s.head,
-                      "cls": s.cls, "y": s.y, "x": s.x}
-            for name, value in values.items():
-                if self.controls[name].value != value:
-                    self.controls[name].value = value
-        finally:
-            self._syncing = False
-
-    def _on_control(self, name: str, value: Any) -> None:
-        if self._syncing:
-            return
-        self.apply(**{name: value})
-
-    # -- actions ------------------------------------------------------------------------------------
-    def apply(self, **changes: Any) -> None:
-        """Change the selection as the controls would; errors are shown in the status line."""
-        try:
-            self.inspector.set(**changes)
-            self.last_error = None
-        except Exception as error:  # a widget callback must not die silently: show why
-            self.last_error = f"{type(error).__name__}: {error}"
-            self.status.value = f"<small style='color:#b00'>{self.last_error}</small>"
-            raise
-        self._sync_controls()
-        self._show()
+    def _control_values(self) -> dict[str, Any]:
+        values = super()._control_values()
+        values["head"] = -1 if values["head"] is None else values["head"]  # -1 = the mean of heads
+        return values
 
     def centre_on_class(self) -> None:
         y, x = self.inspector.centre_of_class()
         self.apply(y=y, x=x)
 
 
-def build_inspector(model: nn.Module, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
+def build_inspector(model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                     palette: np.ndarray | Sequence[Sequence[int]] | None = None,
                     export_path: str | Path = "attention_inspector.png", dpi: int = 80) -> InspectorApp:
     """The inspector app for ``model`` on ``samples``; runs exactly one forward pass (sample 0)."""

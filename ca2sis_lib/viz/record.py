@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..losses import attention_loss
 from ..masks import resize_mask
+from ..models.interface import SemanticGenerator, is_cross_attention, model_device
 
 
 def default_palette(num_classes: int) -> np.ndarray:
@@ -50,7 +52,7 @@ class AttentionRecording:
     output: Tensor  # (B, 3, H, W) the generated image, exactly as the model returned it
     logits: dict[str, Tensor]  # layer -> (B, heads, K, h, w) pre-softmax, coarse to fine
     self_attention_inputs: dict[str, Tensor]  # layer -> (B, h·w, inner): normed input of attn1
-    attn_loss: float | None  # the model's own L_att for this batch
+    attn_loss: float | None  # L_att of this batch, from the model's own (on-device) logits
     class_names: list[str] = field(default_factory=list)
     palette: np.ndarray | None = None  # (K, 3) uint8
 
@@ -155,12 +157,14 @@ class AttentionRecording:
         return out
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def _check_cross_attention(model: SemanticGenerator) -> None:
+    if not is_cross_attention(model):
+        raise ValueError(f"{type(model).__name__} has no attention to record: the SPADE family modulates by the "
+                         "mask instead (see ca2sis_lib.models.spade.record_modulation); pass a CA²-SIS model")
 
 
 @torch.no_grad()
-def record_attention(model: nn.Module, image: Tensor, mask: Tensor, class_names: list[str] | None = None,
+def record_attention(model: SemanticGenerator, image: Tensor, mask: Tensor, class_names: list[str] | None = None,
                      palette: np.ndarray | None = None) -> AttentionRecording:
     """Run ``model(image, mask)`` once and keep its attention. The model's output is unchanged.
 
@@ -168,7 +172,8 @@ def record_attention(model: nn.Module, image: Tensor, mask: Tensor, class_names:
     the self-attention layers only *read* their input (a forward hook returning None), and
     ``return_attention=True`` only collects logits the model computes anyway.
     """
-    device = _model_device(model)
+    _check_cross_attention(model)
+    device = model_device(model)
     captured: dict[str, Tensor] = {}
 
     def keep_input(name: str):
@@ -184,20 +189,21 @@ def record_attention(model: nn.Module, image: Tensor, mask: Tensor, class_names:
     finally:
         for handle in handles:
             handle.remove()
+    one_hot = model.prepare_mask(mask)
     return AttentionRecording(
         image=image.detach().float().cpu(),
-        one_hot=model.prepare_mask(mask).cpu(),
+        one_hot=one_hot.cpu(),
         output=out.image.detach().cpu(),
         logits={name: lg.detach().float().cpu() for name, lg in out.attention.items()},
         self_attention_inputs=captured,
-        attn_loss=None if out.attn_loss is None else float(out.attn_loss),
+        attn_loss=float(attention_loss(out.logits, one_hot)),
         class_names=list(class_names or []),
         palette=palette,
     )
 
 
 @torch.no_grad()
-def self_attention_maps(model: nn.Module, recording: AttentionRecording, y: int, x: int, sample: int = 0,
+def self_attention_maps(model: SemanticGenerator, recording: AttentionRecording, y: int, x: int, sample: int = 0,
                         layers: list[str] | None = None) -> dict[str, Tensor]:
     """layer -> (heads, h, w): where image pixel (y, x) looks at each self-attention layer.
 
@@ -205,7 +211,8 @@ def self_attention_maps(model: nn.Module, recording: AttentionRecording, y: int,
     ``SelfAttention.map_for_query`` from the input recorded during the forward pass. ``layers``
     restricts the answer to some self-attention layers (default: all of them).
     """
-    device = _model_device(model)
+    _check_cross_attention(model)
+    device = model_device(model)
     modules = model.self_attention_layers()
     names = list(recording.self_attention_inputs) if layers is None else list(layers)
     missing = [name for name in names if name not in recording.self_attention_inputs]

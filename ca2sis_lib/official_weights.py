@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from .models import CA2SIS, CA2SISConfig
 from .models.discriminator import MultiscaleDiscriminator
+from .models.factory import MAPPING_PREFIX
 
 __all__ = [
     "DISCRIMINATOR_NAMES",
@@ -126,7 +127,7 @@ GENERATOR_NAMES = NameTable([
     ("style_encoder.down.{i}.", "style_encoder.Encoder.enc_layer_{i}."),
     ("style_encoder.up.{i}.", "style_encoder.Decoder.dec_layer_{i}."),
     ("style_encoder.to_style.{i}.", "style_encoder.out.out_{i}."),
-    ("mapping.", "noise_encoder."),  # §5
+    (MAPPING_PREFIX, "noise_encoder."),  # §5
     ("generator.stages.{i}.res.", "res{i+2}."),  # §3 table: stage 1 = res2/cross2
     ("generator.stages.{i}.transformer.block.", "cross{i+2}.transformer_blocks.0."),
     ("generator.stages.{i}.transformer.", "cross{i+2}."),

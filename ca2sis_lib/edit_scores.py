@@ -27,12 +27,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .data.toy import ToyFaces
+from .data.toy import sample_scene, toy_batch
 from .data.toy_edits import class_ids, transfer_class_style, transfer_part_shape
 from .data.toy_render import label_map, render
 from .data.toy_scene import ToyLayout, ToyStyle
 from .editing import reconstruct, transfer_shape_with_mask, transfer_shape_without_mask, transfer_style
-from .metrics import psnr, segmentation_scores, to_unit
+from .image_metrics import psnr, segmentation_scores, to_unit
+from .models.interface import SemanticGenerator, model_device
 
 
 @dataclass
@@ -62,11 +63,8 @@ class ToyPairs:
 
 
 def toy_pairs(count: int, size: int = 64, seed: int = 0, split: str = "test") -> ToyPairs:
-    data = ToyFaces(num_samples=2 * count, size=size, seed=seed, split=split)
-    items = [data[i] for i in range(2 * count)]
-    images = torch.stack([x["image"] for x in items])
-    labels = torch.stack([x["label"] for x in items])
-    scenes = [data.scene(i) for i in range(2 * count)]
+    images, labels = toy_batch(2 * count, split, size, seed)
+    scenes = [sample_scene(i, seed, split) for i in range(2 * count)]
     return ToyPairs(images[:count], labels[:count], images[count:], labels[count:], scenes[:count], scenes[count:])
 
 
@@ -93,12 +91,12 @@ def _nanmean(values: Tensor) -> float:
     return float(values[~values.isnan()].mean()) if (~values.isnan()).any() else float("nan")
 
 
-def _on(model: nn.Module, *tensors: Tensor) -> list[Tensor]:
-    device = next(model.parameters()).device
+def _on(model: SemanticGenerator, *tensors: Tensor) -> list[Tensor]:
+    device = model_device(model)
     return [t.to(device) for t in tensors]
 
 
-def style_transfer_scores(model: nn.Module, pairs: ToyPairs, cls: int) -> dict[str, Any]:
+def style_transfer_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int) -> dict[str, Any]:
     """Local style transfer of class ``cls`` from B to A, against ``render(A.layout, A.style with B's cls)``."""
     pairs = pairs.with_class(cls)
     if not len(pairs.images_a):
@@ -119,7 +117,7 @@ def style_transfer_scores(model: nn.Module, pairs: ToyPairs, cls: int) -> dict[s
     }
 
 
-def light_consistency_scores(model: nn.Module, pairs: ToyPairs, cls: int, min_light_gap: float = 0.05
+def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, min_light_gap: float = 0.05
                              ) -> dict[str, Any]:
     """Is the transferred class lit by A's light (right) or does it keep B's (a paste)?
 
@@ -145,7 +143,7 @@ def light_consistency_scores(model: nn.Module, pairs: ToyPairs, cls: int, min_li
             "fraction_lit_like_a": float((to_a < to_b).float().mean())}
 
 
-def shape_transfer_scores(model: nn.Module, segmenter: nn.Module, pairs: ToyPairs, cls: int,
+def shape_transfer_scores(model: SemanticGenerator, segmenter: nn.Module, pairs: ToyPairs, cls: int,
                           method: str = "tokens") -> dict[str, Any]:
     """Shape of ``cls`` from B (at B's image position), style from A.
 
@@ -223,7 +221,7 @@ def corrupt(labels: Tensor, kind: str, level: float, num_classes: int, seed: int
     raise ValueError(f"unknown corruption {kind!r}; choose from {list(NOISE_LEVELS)}")
 
 
-def robustness_curve(model: nn.Module, segmenter: nn.Module, images: Tensor, labels: Tensor,
+def robustness_curve(model: SemanticGenerator, segmenter: nn.Module, images: Tensor, labels: Tensor,
                      kinds: dict[str, Sequence[float]] | None = None, seed: int = 0,
                      on_point: Callable[[str, float], None] | None = None) -> list[dict[str, Any]]:
     """Reconstruct from corrupted masks; one row per (kind, level) with PSNR (vs the clean image),

@@ -9,12 +9,13 @@ and otherwise reports ``"unavailable: <reason>"`` instead of a number — never 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .hub import hub_file_cached
 
 
 def to_unit(image: Tensor) -> Tensor:
@@ -81,10 +82,6 @@ def segmentation_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_i
             "miou": sum(ious.values()) / max(1, len(ious)), "iou_per_class": ious}
 
 
-def _hub_file_cached(name: str) -> bool:
-    return (Path(torch.hub.get_dir()) / "checkpoints" / name).exists()
-
-
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet, the LPIPS backbone
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception
 
@@ -101,7 +98,7 @@ def perceptual_metrics(fake: Tensor, real: Tensor, allow_download: bool = False)
     results: dict[str, Any] = {"protocol": {"samples": int(len(fake)), "size": list(fake.shape[-2:]),
                                             "fid_features": "inception-v3 pool3 (2048)", "lpips_net": "alex"}}
     x, y = to_unit(fake), to_unit(real)
-    if allow_download or _hub_file_cached(ALEXNET_FILE):
+    if allow_download or hub_file_cached(ALEXNET_FILE):
         try:
             from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
@@ -112,7 +109,7 @@ def perceptual_metrics(fake: Tensor, real: Tensor, allow_download: bool = False)
         results["lpips"] = "unavailable: weights not cached (AlexNet for LPIPS)"
     if importlib.util.find_spec("torch_fidelity") is None:
         results["fid"] = results["kid"] = "unavailable: torch-fidelity not installed (pip install torch-fidelity)"
-    elif allow_download or _hub_file_cached(INCEPTION_FILE):
+    elif allow_download or hub_file_cached(INCEPTION_FILE):
         try:
             from torchmetrics.image.fid import FrechetInceptionDistance
             from torchmetrics.image.kid import KernelInceptionDistance

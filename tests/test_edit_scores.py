@@ -7,7 +7,7 @@ import torch
 
 from ca2sis_lib.data.toy_edits import transfer_class_style
 from ca2sis_lib.data.toy_scene import CLASS_ID
-from ca2sis_lib.edit_metrics import (
+from ca2sis_lib.edit_scores import (
     NOISE_LEVELS,
     add_blobs,
     corrupt,
@@ -87,8 +87,8 @@ def test_blob_count_and_size():
 
 @pytest.fixture(scope="module")
 def shipped():
+    from ca2sis_lib.loading import load_model
     from ca2sis_lib.segmenter import load_segmenter
-    from ca2sis_lib.shipped import load_model
 
     return load_model("ca2sis_tiny_toy"), load_model("sean_tiny_toy"), load_segmenter()
 
@@ -131,8 +131,8 @@ def test_an_untrained_model_transfers_nothing_useful(pairs):
 # -- known answers through an oracle: the "model's" edit is replaced by the exact answer ----------
 @pytest.fixture()
 def oracle(monkeypatch, pairs):
-    """Patch the editing calls inside edit_metrics so that every edit returns the renderer's ideal."""
-    import ca2sis_lib.edit_metrics as em
+    """Patch the editing calls inside edit_scores so that every edit returns the renderer's ideal."""
+    import ca2sis_lib.edit_scores as em
 
     def ideal_style(model, a, la, b, lb, classes):
         p = pairs.with_class(classes[0])

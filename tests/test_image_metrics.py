@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ca2sis_lib.metrics import perceptual_metrics, psnr, reconstruction_metrics, rmse, segmentation_scores, ssim
+from ca2sis_lib.image_metrics import perceptual_metrics, psnr, reconstruction_metrics, rmse, segmentation_scores, ssim
 
 
 def test_identical_images():

@@ -1,0 +1,52 @@
+"""One loader for every kind of generator weights.
+
+    load_model("ca2sis_tiny_toy")          a shipped toy model, by name (SHA-256 checked)
+    load_model("path/to/name.pt")          a shipped file
+    load_model("runs/toy/checkpoint.pt")   a training checkpoint (EMA weights when it has them)
+    load_model("official:<path>")          the authors' released CelebAMask-HQ generator
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from .checkpoint_io import load_checkpoint
+from .models.factory import generator_from_config_dict
+from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
+
+
+def load_generator(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> nn.Module:
+    """Rebuild a trained generator from a training checkpoint (family and config come from it)."""
+    state = load_checkpoint(path, map_location=map_location)
+    model = generator_from_config_dict(state["family"], state["model_config"])
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def resolve(source: str | Path) -> Path:
+    """A file path, or the name of a shipped model (``"ca2sis_tiny_toy"``) -> an existing path."""
+    text = str(source)
+    path = Path(text)
+    if not path.suffix and (SHIPPED_DIR / f"{text}.pt").exists():
+        path = SHIPPED_DIR / f"{text}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {text!r}: give a path, a shipped name "
+                                f"({sorted(p.stem for p in SHIPPED_DIR.glob('*.pt'))}) or official:<path>")
+    return path
+
+
+def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
+    """Shipped name or file, training checkpoint, or ``official:<path>`` -> generator in eval mode."""
+    text = str(source)
+    if text.startswith("official:"):
+        from .official_weights import load_official  # optional path: reads the authors' file format
+
+        return load_official(text.split(":", 1)[1], map_location=map_location)
+    path = resolve(text)
+    state = load_checkpoint(path, map_location=map_location)
+    if state.get("format") == FORMAT:
+        return load_shipped_file(path, map_location=map_location)
+    return load_generator(path, map_location=map_location)

@@ -1,0 +1,170 @@
+"""What a training run is asked to do: :class:`TrainConfig`, its presets, and how values arrive.
+
+A run's settings come from a preset, then a YAML file, then ``--set key=value`` overrides (later
+wins); every value takes the type its key is annotated with, so ``--set lr_g=8e-4`` reaches Adam as
+a number, not as the text YAML 1.1 makes of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..models.config import config_from_dict
+from ..models.factory import FAMILIES, model_config
+from .stage import STAGES
+
+
+@dataclass
+class TrainConfig:
+    family: str = "ca2sis"  # "ca2sis" (cross-attention) or "sean" (SPADE family with per-class styles)
+    model_preset: str = "tiny"  # preset of the model config: "tiny" or "paper"
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_classes": 19}
+    stage: str = "reconstruction"  # "mapping": spec §5 second stage, only the mapping network learns
+    pretrained: str = ""  # generator to start from (mapping stage): a checkpoint, a shipped file or name
+    data: str = "toy"  # "toy" (procedural, generated on the fly) or a folder with images/ and labels/
+    toy_samples: int = 4000  # size of the toy training split
+    load_size: int | None = None  # folder data: resize the shorter side to this, then crop image_size
+    augment: bool = True  # folder data: random crop and horizontal flip (the authors' recipe)
+    data_seed: int = 0
+    batch_size: int = 8  # per process
+    steps: int = 2000
+    decay_start: int | None = None  # linear decay to 0 from this step on; None = constant lr
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    lambda_gan: float = 1.0
+    lambda_fm: float = 10.0
+    lambda_vgg: float = 10.0  # replaced by an L1 term of the same weight when VGG19 weights are missing
+    lambda_l1: float = 0.0  # L1 reconstruction: a documented deviation for weight-free training
+    lambda_attn: float = 1.0  # L_att; ignored by the SPADE family
+    attn_pos_weight_max: float = 0.0  # > 0: class-balanced L_att (a documented deviation; 0 = the authors')
+    lambda_diversity: float = 0.0  # mapping stage: -mean|G(z1) - sg(G(z2))| (spec §5)
+    vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
+    regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
+    ema_decay: float = 0.0  # 0 = no EMA generator
+    amp: str = "none"  # "none", "bf16" (CUDA or CPU) or "fp16" (CUDA, with a grad scaler)
+    channels_last: bool = False  # NHWC layout: same maths, faster grouped convs on CPUs (benchmarks/bench.py)
+    device: str = "auto"
+    seed: int = 0
+    out_dir: str = "runs/default"
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    num_workers: int = 0
+    max_steps_this_run: int | None = None  # stop after this many steps (a session budget); resumable
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}; choose from {FAMILIES}")
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; choose from {STAGES}")
+        if self.stage == "mapping" and (self.family != "ca2sis" or not self.pretrained):
+            raise ValueError("the mapping stage needs family='ca2sis' and a pretrained generator checkpoint")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
+        self.betas = tuple(self.betas)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        hints = typing.get_type_hints(cls)
+        return config_from_dict(cls, data, "training config", convert=lambda k, v: _as_type_of(hints[k], k, v))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    def model_config(self) -> Any:
+        """The model config this run builds: ``model_preset`` of ``family``, with ``model_overrides``."""
+        return model_config(self.family, self.model_preset, self.model_overrides)
+
+
+# settings that must not change when a run is resumed
+RESUME_KEYS = {"family", "model_preset", "model_overrides", "stage", "data", "toy_samples", "data_seed",
+               "batch_size", "steps", "decay_start", "seed"}
+
+
+def _as_type_of(hint: Any, key: str, value: Any) -> Any:
+    """Give a value the type its key is annotated with (``int``, ``float``, ``bool``, or one of them
+    or None). YAML (1.1) reads ``8e-4`` and ``1e5`` as strings, so ``--set lr_g=8e-4`` would
+    otherwise reach Adam as text."""
+    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    if len(kinds) != 1 or kinds[0] not in (bool, int, float):
+        return value
+    kind = kinds[0]
+    if kind is bool or isinstance(value, bool):
+        if kind is not bool or not isinstance(value, bool):
+            raise ValueError(f"training config key {key!r} expects {'true or false' if kind is bool else 'a number'}, "
+                             f"got {value!r}")
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"training config key {key!r} expects a number, got {value!r}") from None
+    if kind is float:
+        return number
+    if not number.is_integer():
+        raise ValueError(f"training config key {key!r} expects a whole number, got {value!r}")
+    return int(number)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the authors' recipe (spec §7): batch 2, 50 epochs constant + 50 linear decay on 28k images
+    "paper": dict(model_preset="paper", batch_size=2, load_size=286, steps=1_400_000, decay_start=700_000,
+                  ema_decay=0.0, lambda_vgg=10.0, vgg_download=True, sample_every=5000, checkpoint_every=2500),
+    # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed and a
+    # light GAN term (0.125: SSIM rewards the mean texture, the GAN asks for one of its own); the
+    # CA²-SIS one trains L_att class-balanced and with weight 5 (stated deviations, see the README)
+    "toy-ca2sis": dict(model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4, lr_d=8e-4,
+                       lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
+                       regenerate_fake_for_d=False, lambda_attn=5.0, attn_pos_weight_max=200.0, channels_last=True),
+    "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4,
+                     lr_d=8e-4, lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
+                     regenerate_fake_for_d=False, channels_last=True),
+    # spec §5, second stage on the shipped toy generator: only the mapping network learns (GAN + L_att
+    # + a diversity term so that different z give different styles)
+    "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
+                        batch_size=8, steps=400, decay_start=250, lr_g=2e-4, lr_d=8e-4, lambda_vgg=0.0,
+                        lambda_l1=0.0, lambda_fm=0.0, lambda_diversity=1.0, ema_decay=0.99,
+                        regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
+    # a few steps, for tests and the CI notebooks
+    "smoke": dict(model_preset="tiny", batch_size=2, steps=4, toy_samples=16, lambda_vgg=0.0, lambda_l1=10.0,
+                  log_every=1, sample_every=2, checkpoint_every=2, progress=False),
+}
+
+
+def resolve_config(preset: str = "toy-ca2sis", yaml_path: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Preset, then a YAML file, then command-line overrides (later wins)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    data: dict[str, Any] = dict(PRESETS[preset])
+    if yaml_path:
+        data.update(yaml.safe_load(Path(yaml_path).read_text()) or {})
+    data.update(overrides or {})
+    return TrainConfig.from_dict(data)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["steps=500", "model_overrides.num_classes=19"]`` -> a nested dict of YAML-parsed values."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        parsed = yaml.safe_load(value)
+        if "." in key:  # model_overrides.num_classes=19
+            outer, inner = key.split(".", 1)
+            out.setdefault(outer, {})[inner] = parsed
+        else:
+            out[key] = parsed
+    return out

@@ -1,0 +1,263 @@
+"""A training run, set up once: devices, models, optimisers, EMA, data, resume, and its records.
+
+Everything a step does is a function of (seed, step, rank) and of the saved state — the batch
+(:class:`~ca2sis_lib.training.data.StepBatchSampler`), the noise (seeded per step and rank) and the
+random-number state stored in each checkpoint — so a run that is killed and resumed from its last
+checkpoint reaches exactly the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..checkpoint_io import check_same_config, load_checkpoint, save_atomic
+from ..losses import PerceptualLoss, make_perceptual_loss
+from ..masks import colour_labels
+from ..models.discriminator import MultiscaleDiscriminator
+from ..models.factory import MAPPING_PREFIX, build_generator, split_mapping
+from .config import RESUME_KEYS, TrainConfig
+from .data import StepBatchSampler, build_dataset
+from .stage import GeneratorStep
+
+
+# -- processes -----------------------------------------------------------------------------------
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_type: str) -> Dist:
+    """One process (plain ``python``), or one of ``torchrun``'s (RANK / WORLD_SIZE in the environment)."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return Dist()
+    torch_dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return Dist(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def average_across_ranks(values: dict[str, float], dist: Dist, device: torch.device) -> dict[str, float]:
+    if not dist.enabled:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    torch_dist.all_reduce(t)
+    return dict(zip(values, (t / dist.world).tolist()))
+
+
+# -- random-number state, saved in every checkpoint -------------------------------------------------
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """1 until ``decay_start``, then linearly down to 0 at ``steps`` (the authors' schedule)."""
+    if cfg.decay_start is None or step < cfg.decay_start:
+        return 1.0
+    return max(0.0, (cfg.steps - step) / max(1, cfg.steps - cfg.decay_start))
+
+
+# -- the run ---------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    cfg: TrainConfig
+    model_config: Any  # CA2SISConfig or SEANConfig
+    dist: Dist
+    device: torch.device
+    generator: nn.Module
+    discriminator: MultiscaleDiscriminator
+    ema: nn.Module | None  # exponential moving average of the generator (what gets exported)
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    g_step: GeneratorStep  # one generator forward of this stage
+    g_model: nn.Module  # g_step, wrapped in DDP on many processes
+    d_model: nn.Module  # the discriminator, likewise
+    perceptual: PerceptualLoss | None
+    l1_weight: float  # λ_L1, plus λ_VGG when VGG19 is unavailable (the stated fallback)
+    dataset: Dataset
+    start_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)  # one row of losses per step
+    bar: Any = None  # the progress bar (tqdm) of this process
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.cfg.out_dir)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    @property
+    def end_step(self) -> int:
+        budget = self.cfg.max_steps_this_run
+        return self.cfg.steps if budget is None else min(self.cfg.steps, self.start_step + budget)
+
+    @property
+    def layout(self) -> torch.memory_format:
+        return torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.amp)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def batches(self) -> DataLoader:
+        sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.seed, self.start_step,
+                                   self.end_step, self.dist.rank, self.dist.world)
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers)
+
+    def save(self, step: int) -> None:
+        """Write the whole run state atomically (a kill mid-write keeps the previous checkpoint)."""
+        if not self.dist.is_main:
+            return
+        save_atomic({
+            "family": self.cfg.family, "step": step, "model_config": self.model_config.to_dict(),
+            "train_config": self.cfg.to_dict(), "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng_state(), "world_size": self.dist.world,
+        }, self.checkpoint_path)
+
+    def resume(self) -> None:
+        """Load the checkpoint in ``out_dir``, if any, after checking it belongs to this run."""
+        if not self.checkpoint_path.exists():
+            return
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        check_same_config(state["model_config"], self.model_config.to_dict())
+        check_same_config({k: v for k, v in state["train_config"].items() if k in RESUME_KEYS},
+                          {k: v for k, v in self.cfg.to_dict().items() if k in RESUME_KEYS}, what="training")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.start_step = int(state["step"])
+        if state.get("world_size", 1) != self.dist.world:  # batches are sharded per rank: keep the same count
+            raise ValueError(f"checkpoint was written by {state.get('world_size', 1)} process(es), this run has "
+                             f"{self.dist.world}; resume with the same --nproc_per_node (or start a new run)")
+
+
+def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.device) -> list[nn.Parameter]:
+    """Reconstruction trains everything but CA²-SIS's mapping network; the mapping stage (paper §5
+    of the docs) loads a trained generator and trains the mapping network alone."""
+    if cfg.stage == "mapping":
+        from ..loading import load_model  # a shipped name or file, a training checkpoint, official:<path>
+
+        source = load_model(cfg.pretrained, map_location=str(device))
+        check_same_config(source.config.to_dict(), generator.config.to_dict())
+        # everything but the mapping network, which starts fresh (seeded) even if the source has one
+        generator.load_state_dict(split_mapping(source.state_dict())[0], strict=False)
+        return list(generator.mapping.parameters())
+    return [p for n, p in generator.named_parameters() if not n.startswith(MAPPING_PREFIX)]
+
+
+def setup_run(cfg: TrainConfig) -> Run:
+    """Build everything a run needs, and resume from ``out_dir/checkpoint.pt`` when it exists."""
+    device_type = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    dist = setup_distributed(device_type.split(":")[0])
+    device = torch.device(f"cuda:{dist.local_rank}" if device_type == "cuda" else device_type)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+    mcfg = cfg.model_config()
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    generator = build_generator(cfg.family, mcfg).to(device, memory_format=layout)
+    discriminator = MultiscaleDiscriminator(mcfg.num_classes).to(device, memory_format=layout)
+    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size)
+
+    trainable = _trainable_parameters(cfg, generator, device)
+    generator.requires_grad_(False)
+    for p in trainable:
+        p.requires_grad_(True)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+
+    g_step = GeneratorStep(generator, cfg.stage)
+    g_model, d_model = g_step, discriminator
+    if dist.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        g_model = nn.parallel.DistributedDataParallel(g_step, device_ids=ids)
+        d_model = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids)
+
+    perceptual = make_perceptual_loss(cfg.vgg_download) if cfg.lambda_vgg > 0 else None
+    perceptual = perceptual.to(device) if perceptual is not None else None
+    l1_weight = cfg.lambda_l1 + (cfg.lambda_vgg if perceptual is None and cfg.stage == "reconstruction" else 0)
+
+    run = Run(
+        cfg=cfg, model_config=mcfg, dist=dist, device=device, generator=generator, discriminator=discriminator,
+        ema=ema, opt_g=torch.optim.Adam(trainable, lr=cfg.lr_g, betas=cfg.betas),
+        opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas),
+        scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"), g_step=g_step, g_model=g_model,
+        d_model=d_model, perceptual=perceptual, l1_weight=l1_weight, dataset=dataset,
+    )
+    run.resume()
+    return run
+
+
+# -- records ---------------------------------------------------------------------------------------
+def append_csv(path: Path, row: dict[str, float]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop the rows logged after the checkpoint a run resumes from (they will be logged again)."""
+    if path.exists():
+        rows = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(rows[:1] + [r for r in rows[1:] if int(r.split(",", 1)[0]) <= last_step]))
+
+
+def save_grid(path: Path, label: Tensor, real: Tensor, fake: Tensor, palette: Any) -> None:
+    """Rows of label colours, real images and generated images (first four of the batch) as a PNG."""
+    from torchvision.utils import save_image
+
+    n = min(4, len(real))
+    labels = torch.from_numpy(colour_labels(label[:n], palette)).movedim(-1, -3).float() / 127.5 - 1
+    rows = torch.cat([labels, real[:n].cpu().float(), fake[:n].detach().cpu().float()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image((rows + 1) / 2, path, nrow=n)

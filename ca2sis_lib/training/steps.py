@@ -1,0 +1,96 @@
+"""One training step in named parts, as the loop in :mod:`ca2sis_lib.train` and the benchmarks call them.
+
+    generator_step      L_G = λ_GAN·L_GAN + λ_FM·L_FM + λ_VGG·L_VGG (or λ_L1·L1) + λ_att·L_att, then Adam
+    update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ
+    discriminator_step  L_D = hinge(D(real)) + hinge(−D(fake)), then Adam
+
+The generator and the discriminator see fake and real in one batch (``torch.cat([fake, real])``):
+one forward for both, as the authors do (docs/architecture.md, discriminator and training recipe).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..losses import attention_loss, feature_matching_loss, hinge_d_loss, hinge_g_loss
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+def split_fake_real(pred: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
+    """D saw cat([fake, real]) as one batch; split every output of every scale back."""
+    return [[t[:n] for t in scale] for scale in pred], [[t[n:] for t in scale] for scale in pred]
+
+
+def set_learning_rates(run: Run, factor: float) -> None:
+    for group in run.opt_g.param_groups:
+        group["lr"] = run.cfg.lr_g * factor
+    for group in run.opt_d.param_groups:
+        group["lr"] = run.cfg.lr_d * factor
+
+
+def generator_losses(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """The fake batch and every weighted term of L_G (D is frozen and called unwrapped: no DDP sync)."""
+    cfg = run.cfg
+    fake, logits = run.g_model(real, one_hot, noise)  # (B, 3, H, W), per-layer (B, heads, K, h, w)
+    pred = run.discriminator(torch.cat([one_hot, one_hot]), torch.cat([fake, real]))  # one batch for both
+    pred_fake, pred_real = split_fake_real(pred, len(real))
+    losses = {"g_gan": hinge_g_loss(pred_fake) * cfg.lambda_gan}
+    if cfg.stage == "reconstruction":
+        if cfg.lambda_fm:
+            losses["g_fm"] = feature_matching_loss(pred_real, pred_fake) * cfg.lambda_fm
+        if run.perceptual is not None:
+            losses["g_vgg"] = run.perceptual(fake.float(), real) * cfg.lambda_vgg
+        if run.l1_weight:
+            losses["g_l1"] = F.l1_loss(fake.float(), real) * run.l1_weight
+    if logits is not None and cfg.lambda_attn:
+        losses["g_attn"] = attention_loss(logits, one_hot, cfg.attn_pos_weight_max) * cfg.lambda_attn
+    if cfg.stage == "mapping" and cfg.lambda_diversity:  # different z must give different images
+        other, _ = run.g_model(real, one_hot, torch.randn_like(noise))
+        losses["g_diversity"] = -(fake - other.detach()).abs().mean() * cfg.lambda_diversity
+    return fake, losses
+
+
+def generator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """One Adam step of the generator on L_G; returns the fake batch and the loss terms (with g_total)."""
+    run.discriminator.requires_grad_(False)
+    with run.autocast():
+        fake, losses = generator_losses(run, real, one_hot, noise)
+        losses["g_total"] = sum(losses.values())
+    run.opt_g.zero_grad(set_to_none=True)
+    run.scaler.scale(losses["g_total"]).backward()
+    run.scaler.step(run.opt_g)
+    return fake, losses
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module | None, model: nn.Module, decay: float) -> None:
+    """θ_EMA ← decay·θ_EMA + (1 − decay)·θ; buffers are copied."""
+    if ema is None:
+        return
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+def discriminator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor, fake: Tensor) -> Tensor:
+    """One Adam step of the discriminator on the hinge loss; returns L_D."""
+    run.discriminator.requires_grad_(True)
+    with torch.no_grad(), run.autocast():  # the authors draw a fresh fake for D; the toy recipe reuses G's
+        fake_d = run.g_step(real, one_hot, noise)[0] if run.cfg.regenerate_fake_for_d else fake.detach()
+    with run.autocast():
+        pred = run.d_model(torch.cat([one_hot, one_hot]), torch.cat([fake_d, real]))
+        pred_fake, pred_real = split_fake_real(pred, len(real))
+        d_loss = hinge_d_loss(pred_real, pred_fake)
+    run.opt_d.zero_grad(set_to_none=True)
+    run.scaler.scale(d_loss).backward()
+    run.scaler.step(run.opt_d)
+    run.scaler.update()
+    return d_loss
+
