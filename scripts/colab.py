@@ -42,7 +42,7 @@ if "google.colab" in sys.modules:
         if done.returncode != 0:
             raise RuntimeError(f"{{failure}}\\n\\n$ {{' '.join(cmd)}}\\n{{done.stdout[-1500:]}}{{done.stderr[-1500:]}}")
 
-    if not os.path.isdir(os.path.join(TARGET, ".git")):
+    if not os.path.exists(os.path.join(TARGET, "pyproject.toml")):  # not cloned (or uploaded) yet
         _setup_step(["git", "clone", "--depth", "1", "--branch", REPO_BRANCH, REPO_URL, TARGET],
                     f"Could not clone {{REPO_URL}} (branch {{REPO_BRANCH}}) into {{TARGET}}. Fix: check that this "
                     "address is right and public; a fork sets its own with `make colab REPO=owner/name` (then "

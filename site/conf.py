@@ -33,6 +33,8 @@ html_theme = "sphinx_book_theme"
 html_title = "CA²-SIS: a course"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+html_favicon = "_static/favicon.svg"  # else the browser asks for /favicon.ico and gets a 404
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = ""
 html_theme_options = {
     "repository_url": repo_url(REPO),

@@ -76,4 +76,8 @@ class SmokeRuns:
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory) -> SmokeRuns:
-    return SmokeRuns(tmp_path_factory.mktemp("smoke-notebooks"), int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420")))
+    """CA2SIS_SMOKE_OUTPUTS=<folder of `make run SMOKE=1` or run_notebooks.py --smoke> reuses those executed
+    copies (same layout) instead of executing the notebooks again, e.g. while working on the site."""
+    reuse = os.environ.get("CA2SIS_SMOKE_OUTPUTS")
+    root = Path(reuse) if reuse else tmp_path_factory.mktemp("smoke-notebooks")
+    return SmokeRuns(root, int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420")))
