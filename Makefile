@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint strip bench checkpoints clean
+.PHONY: run test lint strip bench checkpoints clean colab book inspector
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[notebooks,course,test]'
 	touch $(STAMP)
 
 ## make run: execute every notebook on the toy default; executed copies and figures go to outputs/
@@ -29,7 +29,22 @@ strip: $(STAMP)
 	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
 
 clean:
-	rm -rf outputs .pytest_cache .ruff_cache
+	rm -rf outputs _build .pytest_cache .ruff_cache
+
+## make colab REPO=owner/name [BRANCH=main]: set where the repository lives (pyproject.toml [project.urls])
+## and write it into every notebook's first cell and Colab badge, README.md and docs/
+colab: $(STAMP)
+	$(PY) scripts/colab.py $(if $(REPO),--repo $(REPO),) $(if $(BRANCH),--branch $(BRANCH),)
+
+## make book: the course site from the executed notebooks of `make run` (outputs/) and docs/ -> _build/site
+book: $(STAMP)
+	$(PY) scripts/build_site.py --executed outputs --out _build/site
+
+## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866]: the attention inspector and the
+## style-and-shape editor as a web app without code (Voila), on the shipped toy model by default
+inspector: $(STAMP)
+	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/outputs/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' CA2SIS_DATA='$(or $(DATA),toy)' $(PY) -m voila app/lecture.ipynb \
+		--no-browser --port=$(or $(PORT),8866) --Voila.ip=$(or $(HOST),127.0.0.1) --show_tracebacks=True --template=ca2sis
 
 ## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
 bench: $(STAMP)

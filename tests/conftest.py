@@ -35,3 +35,49 @@ def load_script(relative_path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class SmokeRuns:
+    """Notebooks executed in SMOKE mode, at most once per test session, laid out as `make run` lays them:
+    ``<root>/<name>.ipynb`` (executed copy) and ``<root>/<name>/`` (figures, metrics.json). Each runs in
+    its own working folder, so it must obtain its own data. The notebook test and the site test share them."""
+
+    def __init__(self, root: Path, cell_timeout_s: int) -> None:
+        self.root = root
+        self.cell_timeout_s = cell_timeout_s
+        self.failures: dict[str, BaseException] = {}
+
+    def run(self, notebook: Path) -> Path:
+        import papermill
+
+        executed = self.root / notebook.name
+        if notebook.name in self.failures:
+            raise RuntimeError(f"{notebook.name} already failed in this session") from self.failures[notebook.name]
+        if not executed.exists():
+            work = self.root / "work" / notebook.stem
+            work.mkdir(parents=True)
+            try:
+                papermill.execute_notebook(
+                    str(notebook), str(executed) + ".partial",
+                    parameters={"SMOKE": True, "OUTPUT_DIR": str(self.root / notebook.stem)},
+                    cwd=str(work), kernel_name="python3", execution_timeout=self.cell_timeout_s, progress_bar=False,
+                )
+            except BaseException as error:
+                self.failures[notebook.name] = error
+                raise
+            Path(str(executed) + ".partial").rename(executed)
+        return executed
+
+    def run_all(self) -> Path:
+        for notebook in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+            self.run(notebook)
+        return self.root
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory) -> SmokeRuns:
+    """CA2SIS_SMOKE_OUTPUTS=<folder of `make run SMOKE=1` or run_notebooks.py --smoke> reuses those executed
+    copies (same layout) instead of executing the notebooks again, e.g. while working on the site."""
+    reuse = os.environ.get("CA2SIS_SMOKE_OUTPUTS")
+    root = Path(reuse) if reuse else tmp_path_factory.mktemp("smoke-notebooks")
+    return SmokeRuns(root, int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420")))

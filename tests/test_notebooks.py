@@ -9,7 +9,6 @@ without executing anything.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -17,7 +16,6 @@ import papermill
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-CELL_TIMEOUT_S = int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420"))
 
 
 def smoke_parameters(output_dir: Path) -> dict:
@@ -145,18 +143,10 @@ def test_notebook_conventions(path: Path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_smoke_mode(path: Path, tmp_path: Path):
-    out_dir = tmp_path / "outputs"
-    executed = tmp_path / path.name
-    papermill.execute_notebook(
-        str(path),
-        str(executed),
-        parameters=smoke_parameters(out_dir),
-        cwd=str(tmp_path),
-        kernel_name="python3",
-        execution_timeout=CELL_TIMEOUT_S,
-        progress_bar=False,
-    )
+def test_notebook_runs_in_smoke_mode(path: Path, smoke_runs):
+    # executed once per session (conftest.SmokeRuns, SMOKE=True); the site test renders the same executed copies
+    smoke_runs.run(path)
+    out_dir = smoke_runs.root / path.stem
     metrics = json.loads((out_dir / "metrics.json").read_text())
     # other JSON tables a notebook writes (e.g. 02's results.json) are checked too
     metrics["_files"] = {p.name: json.loads(p.read_text()) for p in out_dir.glob("*.json") if p.name != "metrics.json"}

@@ -20,7 +20,21 @@ def test_environment_yml_matches_pyproject():
     from_env = {r for r in pip_section if not r.startswith("-e")}
     assert {_name(r) for r in from_env} == {_name(r) for r in project["dependencies"]}
     assert from_env == set(project["dependencies"]), "version ranges differ between the two files"
-    assert any(r.startswith("-e") for r in pip_section), "environment.yml should install this package"
+    editable = [r for r in pip_section if r.startswith("-e")]
+    assert editable, "environment.yml should install this package"
+    extras = re.findall(r"\[([^\]]*)\]", editable[0])
+    extras = {e.strip() for group in extras for e in group.split(",")}
+    assert extras <= set(project["optional-dependencies"]), f"environment.yml names unknown extras {extras}"
+
+
+def test_runtime_dependencies_leave_out_the_tools():
+    """Colab installs only the library's dependencies: no JupyterLab, papermill, test or site tools."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]}
+    tools = {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    assert not runtime & tools, f"in both the runtime dependencies and an extra: {runtime & tools}"
+    assert {"jupyterlab", "papermill", "pytest", "sphinx", "voila"} <= tools
+    assert {"notebooks", "course", "test"} <= set(project["optional-dependencies"])
 
 
 def test_torch_ranges_admit_the_pinned_pair():

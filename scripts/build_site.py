@@ -1,0 +1,130 @@
+"""The course site: the executed notebooks (from `make run`) and docs/ pages, rendered by Sphinx + MyST-NB.
+
+    python scripts/build_site.py --executed outputs --out _build/site     # what `make book` runs
+
+Nothing is executed: the notebooks are taken as ``make run`` left them in ``--executed``. The
+sources are staged in ``<out>-src`` mirroring the repository (``docs/``, ``notebooks/``), so the
+relative links that work on GitHub work on the site too; links to other files of the repository
+become links to them on GitHub. The staging also swaps the Colab badge's image for a local copy
+and interactive widget outputs (which need a live kernel) for a note on how to run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, repo_url  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "site"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ("<p><em>An interactive widget was here. It needs a running Python: open this notebook in Colab "
+               "(badge at the top), run it in JupyterLab, or start the lecture app with <code>make inspector</code>."
+               "</em></p>")
+LINK_RE = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
+
+
+def github_links(text: str, source: Path, site_files: set[Path], repo: str, branch: str) -> str:
+    """Relative links to repository files that are not pages of the site point at GitHub instead."""
+
+    def fix(match: re.Match) -> str:
+        target = match[2]
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+            return match[0]  # absolute URL, mailto:, or site-absolute
+        resolved = (source.parent / target).resolve()
+        if resolved in site_files or not resolved.is_relative_to(ROOT) or not resolved.exists():
+            return match[0]
+        kind = "tree" if resolved.is_dir() else "blob"
+        url = f"{repo_url(repo)}/{kind}/{branch}/{resolved.relative_to(ROOT).as_posix()}"
+        return match[1] + url + match[3]
+
+    return LINK_RE.sub(fix, text)
+
+
+def stage_notebook(executed: Path, dest: Path, site_files: set[Path], repo: str, branch: str) -> None:
+    nb = nbformat.read(executed, as_version=4)
+    badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
+    if badge is None:  # executed before the badge existed
+        badge = nbformat.v4.new_markdown_cell(badge_source(repo, branch, executed.name), metadata={"tags": [BADGE_TAG]})
+        nb.cells.insert(0, badge)
+    badge.source = badge.source.replace(BADGE_IMAGE, "colab-badge.svg")  # a local copy: no request leaves the site
+    source_path = ROOT / "notebooks" / executed.name
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell is not badge:
+            cell.source = github_links(cell.source, source_path, site_files, repo, branch)
+        for output in cell.get("outputs", []):
+            if WIDGET_MIME in output.get("data", {}):
+                output["data"] = {"text/html": WIDGET_NOTE}
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, dest)
+
+
+def toctree(caption: str, entries: list[str]) -> str:
+    return "\n\n```{toctree}\n:caption: " + caption + "\n:hidden:\n\n" + "\n".join(entries) + "\n```\n"
+
+
+def stage(executed_dir: Path, staging: Path) -> list[str]:
+    """Fill ``staging`` with the site's sources; the notebook names staged."""
+    repo, branch = read_location(ROOT)
+    notebooks = sorted(p for p in executed_dir.glob("*.ipynb") if (ROOT / "notebooks" / p.name).exists())
+    if not notebooks:
+        raise SystemExit(f"no executed notebooks in {executed_dir}: run `make run` first (or `make run SMOKE=1` "
+                         "for a quick one), then `make book`")
+    missing = sorted({p.name for p in (ROOT / "notebooks").glob("*.ipynb")} - {p.name for p in notebooks})
+    if missing:
+        print(f"warning: not executed yet, left out of the site: {', '.join(missing)}")
+    if not (ROOT / "docs" / "index.md").exists():
+        raise SystemExit("docs/index.md (the landing page) is missing")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "notebooks").mkdir(parents=True)
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    site_files = {p.resolve() for p in pages} | {(ROOT / "notebooks" / p.name).resolve() for p in notebooks}
+    shutil.copytree(ROOT / "docs", staging / "docs", ignore=shutil.ignore_patterns("*.md"))  # images and the like
+    for page in pages:
+        text = github_links(page.read_text(), page, site_files, repo, branch)
+        if page.name == "index.md":
+            text += toctree("Notebooks", [f"../notebooks/{p.stem}" for p in notebooks])
+            guides = [p.stem for p in pages if p.name != "index.md"]
+            if guides:
+                text += toctree("Guides", guides)
+        (staging / "docs" / page.name).write_text(text)
+    shutil.copy(CONF_DIR / "_static" / "colab-badge.svg", staging / "notebooks" / "colab-badge.svg")
+    for path in notebooks:
+        stage_notebook(path, staging / "notebooks" / path.name, site_files, repo, branch)
+    return [p.name for p in notebooks]
+
+
+def build(executed_dir: Path, out: Path) -> Path:
+    staging = out.parent / f"{out.name}-src"
+    staged = stage(executed_dir.resolve(), staging)
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF_DIR), "-d", str(staging / ".doctrees"),
+           str(staging), str(out)]
+    subprocess.run(cmd, check=True)
+    (out / "index.html").write_text(  # the landing page lives at docs/index.html, as docs/index.md does in git
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>CA²-SIS course</title>'
+        '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
+        '<body><a href="docs/index.html">CA²-SIS course</a></body></html>\n')
+    print(f"site with {len(staged)} notebooks: {out / 'index.html'}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--executed", default="outputs", help="folder with the executed notebooks of `make run`")
+    parser.add_argument("--out", default="_build/site", help="where the HTML goes")
+    args = parser.parse_args(argv)
+    build(Path(args.executed), Path(args.out).resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

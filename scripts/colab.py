@@ -1,0 +1,188 @@
+"""Set where the repository lives, once, and write it everywhere Colab and the site need it.
+
+    python scripts/colab.py --repo owner/name [--branch main]   # what `make colab REPO=owner/name` runs
+    python scripts/colab.py                                      # rewrite from pyproject.toml as it is
+    python scripts/colab.py --check                              # exit 1 when a file disagrees
+
+The one place is ``[project.urls]`` in pyproject.toml (``Repository`` and ``Colab``). From it this
+script writes: the Colab set-up block at the top of every notebook's first code cell (clone,
+install, fail loudly), an "Open in Colab" badge cell at the top of every notebook, and the
+repository's links in README.md and docs/*.md. The course site (site/conf.py) reads pyproject.toml
+when it is built, so it needs no rewriting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE_TAG = "colab-badge"
+SETUP_END = "from ca2sis_lib"  # the first cell's own code starts at this line; the block above is generated
+REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+URL_RE = re.compile(r'^(?P<key>Repository|Colab)[ \t]*=[ \t]*"(?P<url>[^"]*)"[ \t]*$', re.M)
+
+SETUP_BLOCK = '''# Set-up: on Colab, fetch and install this repository; everywhere, print versions and device.
+import os
+import subprocess
+import sys
+
+REPO_URL = "{url}"  # set for a fork with `make colab REPO=owner/name`
+REPO_BRANCH = "{branch}"
+if "google.colab" in sys.modules:
+    TARGET = os.path.join(os.environ.get("CA2SIS_COLAB_DIR", "/content"), "ca2sis")
+
+    def _setup_step(cmd: list, failure: str) -> None:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{{failure}}\\n\\n$ {{' '.join(cmd)}}\\n{{done.stdout[-1500:]}}{{done.stderr[-1500:]}}")
+
+    if not os.path.exists(os.path.join(TARGET, "pyproject.toml")):  # not cloned (or uploaded) yet
+        _setup_step(["git", "clone", "--depth", "1", "--branch", REPO_BRANCH, REPO_URL, TARGET],
+                    f"Could not clone {{REPO_URL}} (branch {{REPO_BRANCH}}) into {{TARGET}}. Fix: check that this "
+                    "address is right and public; a fork sets its own with `make colab REPO=owner/name` (then "
+                    "commit and push the notebooks), or upload the repository to that folder and run this cell again.")
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = os.path.join(TARGET, ".colab-pins.txt")  # keep Colab's own torch: pip may not replace it
+    with open(pins, "w") as handle:
+        for name in ("torch", "torchvision"):
+            try:
+                handle.write(f"{{name}}=={{version(name)}}\\n")
+            except PackageNotFoundError:
+                pass
+    _setup_step([sys.executable, "-m", "pip", "install", "-q", "-c", pins, "-e", TARGET],
+                f"pip could not install {{TARGET}} (its message is below). Fix: Runtime > Restart session and run "
+                "this cell again; if it fails again, report this output as an issue of the repository.")
+    sys.path.insert(0, TARGET)
+
+'''
+
+
+def read_location(root: Path = ROOT) -> tuple[str, str]:
+    """(owner/name, branch) from pyproject.toml's [project.urls]."""
+    urls = dict((m["key"], m["url"]) for m in URL_RE.finditer((root / "pyproject.toml").read_text()))
+    repo_match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)/?", urls.get("Repository", ""))
+    if repo_match is None:
+        raise ValueError('pyproject.toml needs [project.urls] Repository = "https://github.com/owner/name"; '
+                         "set it with `make colab REPO=owner/name`")
+    branch_match = re.search(r"/blob/([^/]+)/notebooks/?$", urls.get("Colab", ""))
+    return repo_match[1], branch_match[1] if branch_match else "main"
+
+
+def repo_url(repo: str) -> str:
+    return f"https://github.com/{repo}"
+
+
+def colab_url(repo: str, branch: str, notebook: str = "") -> str:
+    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{notebook}".rstrip("/")
+
+
+def setup_block(url: str, branch: str) -> str:
+    """The generated head of every notebook's first code cell."""
+    return SETUP_BLOCK.format(url=url, branch=branch)
+
+
+def badge_source(repo: str, branch: str, notebook: str) -> str:
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(repo, branch, notebook)})"
+
+
+def _first_code_cell(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
+    cell = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if cell is None or SETUP_END not in cell.source:
+        raise ValueError(f"{path.name}: the first code cell must import from ca2sis_lib (after the set-up block)")
+    return cell
+
+
+def rewrite_notebook(path: Path, repo: str, branch: str) -> bool:
+    """Write the set-up block and the badge cell into one notebook; True when it changed."""
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    cell = _first_code_cell(nb, path)
+    cell.source = setup_block(repo_url(repo), branch) + cell.source[cell.source.index(SETUP_END):]
+    badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
+    if badge is None:
+        badge = nbformat.v4.new_markdown_cell(metadata={"tags": [BADGE_TAG]})
+        nb.cells.insert(0, badge)
+    badge.source = badge_source(repo, branch, path.name)
+    after = nbformat.writes(nb)
+    if after != before:
+        path.write_text(after + "\n")
+    return after != before
+
+
+def rewrite_text(text: str, old: tuple[str, str], new: tuple[str, str]) -> str:
+    """Point GitHub and Colab links of the ``old`` (repo, branch) at the ``new`` one."""
+    pattern = re.compile(rf"(github\.com/|colab\.research\.google\.com/github/){re.escape(old[0])}"
+                         rf"(/(?:blob|tree)/{re.escape(old[1])}(?=/))?")
+    return pattern.sub(lambda m: m[1] + new[0] + (m[2].replace(old[1], new[1]) if m[2] else ""), text)
+
+
+def text_files(root: Path) -> list[Path]:
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists()]
+
+
+def apply(repo: str, branch: str, root: Path = ROOT) -> list[Path]:
+    """Set the location in pyproject.toml and write it into notebooks, README and docs; the changed files."""
+    if not REPO_RE.match(repo):
+        raise ValueError(f"REPO must look like owner/name (the GitHub path of your fork), got {repo!r}")
+    old = read_location(root)
+    changed = []
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    urls = {"Repository": repo_url(repo), "Colab": colab_url(repo, branch)}
+    new_text = URL_RE.sub(lambda m: f'{m["key"]} = "{urls[m["key"]]}"', text)
+    if new_text != text:
+        pyproject.write_text(new_text)
+        changed.append(pyproject)
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        if rewrite_notebook(path, repo, branch):
+            changed.append(path)
+    for path in text_files(root):
+        text = path.read_text()
+        new_text = rewrite_text(text, old, (repo, branch))
+        if new_text != text:
+            path.write_text(new_text)
+            changed.append(path)
+    return changed
+
+
+def check(root: Path = ROOT) -> list[str]:
+    """What disagrees with pyproject.toml's location (empty when everything agrees)."""
+    repo, branch = read_location(root)
+    problems = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if not _first_code_cell(nb, path).source.startswith(setup_block(repo_url(repo), branch)):
+            problems.append(f"{path.name}: the first cell's set-up block is not the generated one")
+        badges = [c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])]
+        if not badges or badges[0].source != badge_source(repo, branch, path.name) or nb.cells.index(badges[0]) > 1:
+            problems.append(f"{path.name}: no up-to-date Open-in-Colab badge cell at the top")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", help="owner/name of the GitHub repository (default: as in pyproject.toml)")
+    parser.add_argument("--branch", help="branch Colab opens and clones (default: as in pyproject.toml)")
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 when something disagrees")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        print("\n".join(problems) or f"every notebook points at {repo_url(read_location()[0])}")
+        return 1 if problems else 0
+    repo, branch = read_location()
+    changed = apply(args.repo or repo, args.branch or branch)
+    for path in changed:
+        print(f"wrote {path.relative_to(ROOT)}")
+    print(f"repository: {repo_url(args.repo or repo)} (branch {args.branch or branch}); {len(changed)} files changed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

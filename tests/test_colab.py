@@ -1,0 +1,159 @@
+"""Colab from a link: one place for the repository's address, and a first cell that works or says why.
+
+The first cell is run as Colab would run it: a stand-in ``google.colab`` module, the repository
+served from a local bare clone (``file://``), a temporary folder in place of ``/content``, and a
+fresh virtual environment that sees this environment's packages (torch included) the way Colab's
+Python sees its preinstalled ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
+colab = load_script("scripts/colab.py")
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+RUNNER = '''
+import json, sys, types
+google = types.ModuleType("google")
+google.colab = types.ModuleType("google.colab")
+sys.modules["google"], sys.modules["google.colab"] = google, google.colab
+source = open(sys.argv[1]).read()
+exec(compile(source, "first_cell", "exec"), {"__name__": "__main__"})
+import ca2sis_lib, torch
+print("RESULT " + json.dumps({"ca2sis_lib": ca2sis_lib.__file__, "torch": torch.__file__}))
+'''
+
+
+def first_cell(notebook: Path, url: str) -> str:
+    """The notebook's first code cell, pointed at ``url`` the way `make colab` would point it."""
+    repo, branch = colab.read_location(ROOT)
+    source = next(c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code").source
+    generated = colab.setup_block(colab.repo_url(repo), branch)
+    assert source.startswith(generated), f"{notebook.name}: run `make colab` to regenerate its first cell"
+    return colab.setup_block(url, "main") + source[len(generated):]
+
+
+def run_cell(python: str, source: str, tmp: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    (tmp / "cell.py").write_text(source)
+    (tmp / "runner.py").write_text(RUNNER)
+    (tmp / "content").mkdir(exist_ok=True)
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONPATH"}
+    env["CA2SIS_COLAB_DIR"] = str(tmp / "content")
+    return subprocess.run([python, str(tmp / "runner.py"), str(tmp / "cell.py")], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def bare_repository(tmp: Path, files: list[str] | None = None) -> str:
+    """A ``file://`` URL of a bare repository holding this working tree (tracked and new, not ignored files)."""
+    if files is None:
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+        files = [f for f in listed.split("\0") if f and (ROOT / f).is_file()]
+    src = tmp / "src"
+    for name in files:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, src / name)
+        else:
+            (src / name).write_text("not a Python project\n")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=src, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=src, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=src, check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(tmp / "repo.git")], check=True)
+    return (tmp / "repo.git").as_uri()
+
+
+def test_notebooks_agree_with_pyproject():
+    assert colab.check(ROOT) == [], "run `make colab` (python scripts/colab.py) and commit the notebooks"
+
+
+def test_every_notebook_has_a_colab_badge_at_the_top():
+    repo, branch = colab.read_location(ROOT)
+    for path in NOTEBOOKS:
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and colab.BADGE_IMAGE in first.source
+        assert f"colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{path.name})" in first.source
+
+
+def test_make_colab_rewrites_every_place(tmp_path: Path):
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text(
+        "[run it](https://colab.research.google.com/github/ca2sis/ca2sis/blob/main/notebooks/03_training.ipynb), "
+        "[code](https://github.com/ca2sis/ca2sis/tree/main/ca2sis_lib), [other](https://github.com/ca2sis/other)\n")
+    (tmp_path / "README.md").write_text((tmp_path / "README.md").read_text()
+                                        + "\n[![Open In Colab](x.svg)](https://colab.research.google.com/github/"
+                                          "ca2sis/ca2sis/blob/main/notebooks/00_anatomy_of_ca2sis.ipynb)\n")
+    changed = colab.apply("someone/fork-of-ca2sis", "teaching", root=tmp_path)
+    assert colab.read_location(tmp_path) == ("someone/fork-of-ca2sis", "teaching")
+    assert colab.check(tmp_path) == []
+    assert {p.name for p in changed} >= {"pyproject.toml", "README.md", "page.md"} | {p.name for p in NOTEBOOKS}
+    for path in (tmp_path / "notebooks").glob("*.ipynb"):
+        text = path.read_text()
+        assert "github.com/ca2sis/ca2sis" not in text and "github/ca2sis/ca2sis" not in text
+        assert 'REPO_URL = \\"https://github.com/someone/fork-of-ca2sis\\"' in text
+        assert 'REPO_BRANCH = \\"teaching\\"' in text
+    page = (tmp_path / "docs" / "page.md").read_text()
+    assert "github/someone/fork-of-ca2sis/blob/teaching/notebooks/03_training.ipynb" in page
+    assert "github.com/someone/fork-of-ca2sis/tree/teaching/ca2sis_lib" in page
+    assert "github.com/ca2sis/other" in page  # another repository of the same owner is left alone
+    assert "github/someone/fork-of-ca2sis/blob/teaching/notebooks/00_" in (tmp_path / "README.md").read_text()
+    assert colab.apply("someone/fork-of-ca2sis", "teaching", root=tmp_path) == []  # idempotent
+    with pytest.raises(ValueError, match="owner/name"):
+        colab.apply("https://github.com/someone/fork", "main", root=tmp_path)
+
+
+def test_first_cell_stops_with_a_clear_message_on_a_wrong_address(tmp_path: Path):
+    wrong = (tmp_path / "no-such-repository.git").as_uri()
+    done = run_cell(sys.executable, first_cell(NOTEBOOKS[0], wrong), tmp_path)
+    assert done.returncode != 0
+    assert f"Could not clone {wrong}" in done.stderr and "make colab REPO=owner/name" in done.stderr, done.stderr
+    assert "RESULT" not in done.stdout
+
+
+def test_first_cell_stops_with_a_clear_message_when_the_install_fails(tmp_path: Path):
+    url = bare_repository(tmp_path, files=["README.md"])  # clones, but is no Python project
+    done = run_cell(sys.executable, first_cell(NOTEBOOKS[0], url), tmp_path)
+    assert done.returncode != 0
+    assert "pip could not install" in done.stderr and "Restart session" in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_first_cell_clones_installs_and_keeps_torch(tmp_path: Path):
+    url = bare_repository(tmp_path)
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    own_site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+    # Colab's Python comes with torch and friends: here they are this environment's, seen through a .pth
+    # file (its editable ca2sis_lib is not: .pth files of an added folder are not run)
+    import torch
+
+    torch_site = Path(torch.__file__).parents[1]
+    (own_site / "preinstalled.pth").write_text(f"{torch_site}\n")
+    done = run_cell(python, first_cell(NOTEBOOKS[0], url), tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    clone = tmp_path / "content" / "ca2sis"
+    assert Path(result["ca2sis_lib"]).resolve().is_relative_to(clone.resolve()), result
+    assert Path(result["torch"]).resolve().is_relative_to(torch_site.resolve()), "torch was reinstalled"
+    assert not list(own_site.glob("torch*")) and not list(own_site.glob("nvidia*")), "pip installed a torch"
+    assert list(own_site.glob("ca2sis_lib-*.dist-info")), "the package was not installed into the environment"
+    assert "running on Colab" in done.stdout

@@ -1,0 +1,173 @@
+"""The lecture app (`make inspector`): the inspector and the editor served by Voilà, without code cells.
+
+The browser test starts Voilà on 127.0.0.1 as `make inspector` does, opens the page in headless
+Chromium (Debian's, through Playwright), changes the layer, the class and the pixel through the
+page's own controls, checks that the picture is redrawn each time with no further forward pass,
+that no code is shown, and that the console stayed free of errors. The last screenshot is kept
+under ``outputs/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+from conftest import perturbed_tiny_ca2sis
+from test_inspector_browser import (
+    CHROMIUM_ARGS,
+    PNG_DIGEST_JS,
+    Deadline,
+    chromium_path,
+    free_port,
+    stop_lab,
+    unavailable,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app" / "lecture.ipynb"
+ARTEFACTS = ROOT / "outputs" / "browser"
+BUDGET_S = 200
+
+
+def test_the_app_notebook_reads_checkpoint_and_data_from_make():
+    source = "\n".join(c.source for c in nbformat.read(APP, as_version=4).cells if c.cell_type == "code")
+    assert 'os.environ.get("CA2SIS_CHECKPOINT", "")' in source and 'os.environ.get("CA2SIS_DATA", "toy")' in source
+    dry = subprocess.run(["make", "-n", "inspector", "CHECKPOINT=official:/weights/g.pth", "DATA=/data/celeba"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "CA2SIS_CHECKPOINT='official:/weights/g.pth'" in dry and "CA2SIS_DATA='/data/celeba'" in dry
+    assert "-m voila app/lecture.ipynb" in dry and "--template=ca2sis" in dry and "/app/jupyter'" in dry
+
+
+def test_build_lecture_app_passes_the_checkpoint_to_load_model(monkeypatch, tmp_path: Path):
+    import ca2sis_lib.loading as loading
+    from ca2sis_lib.viz.lecture import build_lecture_app
+
+    asked = []
+    monkeypatch.setattr(loading, "load_model", lambda source: asked.append(source) or perturbed_tiny_ca2sis())
+    app = build_lecture_app("official:/weights/generator.pth", num_samples=2, export_dir=tmp_path, dpi=40)
+    assert asked == ["official:/weights/generator.pth"]
+    assert app.inspector.inspector.state.forwards == 1 and len(app.editor.editor.samples) == 2
+    assert [app.children[1].get_title(i) for i in range(2)] == ["attention inspector", "style & shape editor"]
+    assert app.inspector.export().parent == tmp_path
+
+
+def test_lecture_samples_refuse_a_dataset_of_other_classes(tmp_path: Path):
+    from ca2sis_lib.viz.lecture import lecture_samples
+
+    official_like = SimpleNamespace(config=SimpleNamespace(num_classes=19, image_size=256))
+    with pytest.raises(ValueError, match="DATA=<folder>"):
+        lecture_samples(official_like, "toy")
+    with pytest.raises(FileNotFoundError, match="images/ and labels/"):
+        lecture_samples(official_like, str(tmp_path / "missing"))
+
+
+def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
+    for sub in ("config", "runtime", "data", "ipython"):
+        (tmp / sub).mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CA2SIS_")}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               IPYTHONDIR=str(tmp / "ipython"), CA2SIS_EXPORT_DIR=str(tmp / "exports"), OMP_NUM_THREADS="1",
+               JUPYTER_PATH=str(ROOT / "app" / "jupyter"))
+    log = tmp / "voila.log"
+    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+           "--show_tracebacks=True", "--template=ca2sis", "--ServerApp.port_retries=0"]
+    with open(log, "wb") as handle:
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+                                start_new_session=True)
+    return proc, log
+
+
+def wait_for_voila(proc: subprocess.Popen, log: Path, port: int, deadline: Deadline) -> None:
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Voilà exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs", timeout=2):
+                return
+        except urllib.error.HTTPError:  # Voilà answers (403: it serves no file listing): it is up
+            return
+        except OSError:
+            deadline.ms(60)
+            time.sleep(0.5)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(BUDGET_S + 40)
+def test_lecture_app_redraws_in_the_browser_without_console_errors(tmp_path: Path):
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    deadline = Deadline(BUDGET_S)
+    port = free_port()
+    proc, log = start_voila(tmp_path, port)
+    console_errors: list[str] = []
+    try:
+        wait_for_voila(proc, log, port, deadline)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+                page.on("pageerror", lambda error: console_errors.append(f"page error: {error}"))
+                page.on("requestfailed", lambda request: console_errors.append(f"request failed: {request.url}"))
+                try:
+                    drive(page, port, deadline)
+                finally:
+                    page.screenshot(path=str(ARTEFACTS / "lecture_app.png"), timeout=deadline.ms(15))
+            finally:
+                browser.close()
+    finally:
+        stop_lab(proc)
+    assert not console_errors, "browser console errors:\n" + "\n".join(console_errors)
+
+
+def drive(page, port: int, deadline: Deadline) -> None:
+    page.goto(f"http://127.0.0.1:{port}/", timeout=deadline.ms(60))
+    page.wait_for_function("""() => document.querySelector('.ca2sis-inspector img.widget-image[src]')
+        || /Traceback|Error/.test(document.body.innerText)""", timeout=deadline.ms(150))
+    image = page.locator(".ca2sis-inspector img")
+    if image.count() == 0:
+        pytest.fail("the app failed to start:\n" + page.inner_text("body")[-3000:])
+    assert "build_lecture_app" not in page.inner_text("body"), "the app shows its code"
+
+    def changed(what: str, action) -> None:
+        before_src, before_png = image.get_attribute("src"), image.evaluate(PNG_DIGEST_JS)
+        action()
+        page.wait_for_function("(old) => document.querySelector('.ca2sis-inspector img').src !== old",
+                               arg=before_src, timeout=deadline.ms(30))
+        assert image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {what} did not change the picture"
+
+    def dropdown(label: str, index: int) -> None:
+        page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select").select_option(
+            index=index, timeout=deadline.ms(10))
+
+    def slider(label: str, value: int) -> None:
+        readout = page.locator(f".ca2sis-inspector .widget-slider:has(label:text-is('{label}')) .widget-readout")
+        readout.click(timeout=deadline.ms(10))
+        page.keyboard.press("Control+A")
+        page.keyboard.type(str(value))
+        page.keyboard.press("Enter")
+
+    changed("layer", lambda: dropdown("layer", 1))
+    changed("class", lambda: dropdown("class", 5))
+    changed("pixel", lambda: slider("pixel row y", 12))
+    status = page.locator(".ca2sis-inspector .widget-html").first
+    assert "forward passes: 1" in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
+    page.get_by_role("tab", name="style & shape editor").click(timeout=deadline.ms(10))
+    editor_image = page.locator(".ca2sis-editor img.widget-image")
+    editor_image.wait_for(state="visible", timeout=deadline.ms(30))
+    assert editor_image.evaluate("(img) => img.complete && img.naturalWidth > 0")

@@ -1,0 +1,152 @@
+"""The course site (`make book`): built from the smoke-executed notebooks and docs/, read in Chromium.
+
+The notebooks are the ones the notebook test executed in this session (conftest.SmokeRuns); alone,
+this test executes them itself. The site is served from 127.0.0.1 and every page is opened in
+headless Chromium (Debian's, driven by Playwright, as in test_inspector_browser.py): no console
+error, no failed request, every image decoded, every internal link (and its #anchor) found, and
+the search page finds a word of the notebooks. The landing page's screenshot is kept under
+``outputs/browser/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import http.server
+import re
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+from conftest import load_script
+from test_inspector_browser import CHROMIUM_ARGS, Deadline, chromium_path, free_port, unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTEFACTS = ROOT / "outputs" / "browser"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+build_site = load_script("scripts/build_site.py")
+colab = load_script("scripts/colab.py")
+
+BROKEN_IMAGES_JS = """async () => {
+    const images = Array.from(document.images);
+    images.forEach((img) => { img.loading = 'eager'; });
+    await Promise.all(images.map((img) => img.decode().catch(() => null)));
+    return images.filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src);
+}"""
+
+
+@pytest.fixture(scope="module")
+def site(smoke_runs, tmp_path_factory) -> Path:
+    executed = smoke_runs.run_all()
+    return build_site.build(executed, tmp_path_factory.mktemp("book") / "site")
+
+
+def test_site_holds_every_notebook_and_page(site: Path):
+    repo, branch = colab.read_location(ROOT)
+    assert (site / "index.html").exists() and (site / "docs" / "index.html").exists()
+    for page in (ROOT / "docs").glob("*.md"):
+        assert (site / "docs" / f"{page.stem}.html").exists(), f"docs/{page.name} is not on the site"
+    landing = (site / "docs" / "index.html").read_text()
+    for notebook in NOTEBOOKS:
+        page = (site / "notebooks" / f"{notebook.stem}.html").read_text()
+        assert colab.colab_url(repo, branch, notebook.name) in page, f"{notebook.stem}: no Colab link"
+        assert 'alt="Open In Colab"' in page and "_images/colab-badge.svg" in page
+        assert f"notebooks/{notebook.stem}.html" in landing, f"{notebook.stem} is not linked from the landing page"
+        assert "application/vnd.jupyter.widget-view+json" not in page
+    for page in site.rglob("*.html"):  # the site is self-contained: nothing is loaded from elsewhere
+        assert not re.search(r"""<(script|img|link)[^>]+(src|href)="(https?:)?//""", page.read_text().replace(
+            'rel="canonical"', "")), f"{page.relative_to(site)} loads a resource from another host"
+
+
+def test_a_build_without_executed_notebooks_says_what_to_run(tmp_path: Path):
+    with pytest.raises(SystemExit, match="make run"):
+        build_site.build(tmp_path, tmp_path / "site")
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, port
+
+
+def link_problems(site: Path, base: str, page_url: str, hrefs: list[str]) -> list[str]:
+    """Internal links of one page whose file or #anchor does not exist in the built site."""
+    problems = []
+    for href in hrefs:
+        url = urlsplit(urljoin(page_url, href))
+        if not href or href.startswith(("mailto:", "javascript:")) or f"{url.scheme}://{url.netloc}" != base:
+            continue
+        target = site / unquote(url.path).lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            problems.append(f"{page_url}: {href} -> no such file")
+        elif url.fragment and target.suffix == ".html":
+            ids = set(re.findall(r'\bid="([^"]+)"', target.read_text()))
+            if html.escape(unquote(url.fragment)) not in ids and unquote(url.fragment) not in ids:
+                problems.append(f"{page_url}: {href} -> no #{url.fragment}")
+    return problems
+
+
+def failed(request, problems: list[str]) -> None:
+    """A failed request is a problem, unless the next ``goto`` cut it short (the search page fetches the
+    pages it found, to show a line of each: leaving it aborts those)."""
+    if request.failure != "net::ERR_ABORTED":
+        problems.append(f"request failed ({request.failure}): {request.url}")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_every_page_loads_cleanly_in_chromium(site: Path):
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
+                   if "_static" not in p.parts and p != site / "index.html")  # that one redirects: checked below
+    deadline = Deadline(240)
+    server, port = serve(site)
+    base = f"http://127.0.0.1:{port}"
+    problems: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+                page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+                page.on("requestfailed", lambda request: failed(request, problems))
+                page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+                for name in pages:
+                    url = f"{base}/{name}"
+                    page.goto(url, wait_until="load", timeout=deadline.ms(30))
+                    broken = page.evaluate(BROKEN_IMAGES_JS)
+                    problems += [f"{name}: image did not load: {src}" for src in broken]
+                    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+                    problems += link_problems(site, base, url, hrefs)
+                page.goto(f"{base}/search.html?q=attention", wait_until="load", timeout=deadline.ms(30))
+                page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0",
+                                       timeout=deadline.ms(60))
+                page.goto(f"{base}/index.html", wait_until="load", timeout=deadline.ms(30))
+                page.wait_for_url("**/docs/index.html", timeout=deadline.ms(30))
+                nav = page.eval_on_selector_all("nav a.reference.internal", "links => links.map(a => a.href)")
+                page.screenshot(path=str(ARTEFACTS / "site_landing.png"), full_page=False)
+                missing = [nb.stem for nb in NOTEBOOKS if not any(f"notebooks/{nb.stem}.html" in h for h in nav)]
+                assert not missing, f"the navigation lacks {missing}"
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    assert len(pages) >= len(NOTEBOOKS) + 3
+    assert not problems, "\n".join(problems[:40])
