@@ -94,7 +94,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def render_verdicts(metrics: Mapping[str, Any], source: str = "outputs/02_spade_vs_cross_attention/metrics.json",
+def render_verdicts(metrics: Mapping[str, Any], source: str = METRICS.relative_to(ROOT).as_posix(),
                     allow_smoke: bool = False) -> str:
     """The verdict table (Markdown) for metrics['claims'], sorted by claim ID."""
     claims = metrics.get("claims")
@@ -121,7 +121,7 @@ def render_verdicts(metrics: Mapping[str, Any], source: str = "outputs/02_spade_
     return "\n".join(lines)
 
 
-def render_attention(quality: Mapping[str, Any]) -> str:
+def render_attention(quality: Mapping[str, Any], source: str = QUALITY.relative_to(ROOT).as_posix()) -> str:
     """Claim C3's numbers: attention-argmax IoU with the mask per layer, shipped CA²-SIS toy model."""
     try:
         model = quality["ca2sis_tiny_toy"]
@@ -129,7 +129,7 @@ def render_attention(quality: Mapping[str, Any]) -> str:
         per_class = model["attention_iou_per_class"]
     except KeyError as err:
         raise ValueError(f"quality.json lacks {err}; regenerate it with `make checkpoints`") from None
-    lines = [f"Quoted from `data/checkpoints/quality.json` by `scripts/quote_claims.py` "
+    lines = [f"Quoted from `{source}` by `scripts/quote_claims.py` "
              f"({model.get('samples', '?')} held-out toy samples, {model.get('split', '?')}).",
              "",
              "| layer | mIoU of the attention argmax with the mask | lowest class | highest class |",
@@ -153,11 +153,11 @@ def splice(text: str, name: str, block: str) -> str:
 
 
 def update(text: str, metrics: Mapping[str, Any] | None, quality: Mapping[str, Any],
-           allow_smoke: bool = False) -> str:
+           allow_smoke: bool = False, metrics_source: str = METRICS.relative_to(ROOT).as_posix()) -> str:
     """docs/claims.md's text with its generated blocks rewritten (the verdicts only if metrics are given)."""
     text = splice(text, "claims-attention", render_attention(quality))
     if metrics is not None:
-        text = splice(text, "claims-verdicts", render_verdicts(metrics, allow_smoke=allow_smoke))
+        text = splice(text, "claims-verdicts", render_verdicts(metrics, metrics_source, allow_smoke))
     return text
 
 
@@ -174,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.metrics} not found: only the C3 block is rendered (run notebook 02 for the verdicts)")
     old = args.docs.read_text(encoding="utf-8")
     try:
-        new = update(old, metrics, json.loads(args.quality.read_text()), args.allow_smoke)
+        path = args.metrics.resolve()
+        source = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+        new = update(old, metrics, json.loads(args.quality.read_text()), args.allow_smoke, source)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
