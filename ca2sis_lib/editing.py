@@ -1,4 +1,5 @@
-"""Style and shape editing (spec §6). Every operation is zero-shot: training is pure reconstruction.
+"""Style and shape editing (docs/architecture.md#editing-operations). Every operation is zero-shot: training is pure
+reconstruction.
 
 CA²-SIS keeps *what* (one style code per class) and *where* (one shape token per class) in two
 separate tensors, so every edit is a swap or a blend of rows:
@@ -101,7 +102,8 @@ def interpolate_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor,
 
 
 def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Sequence[int]) -> Tensor:
-    """A's one-hot mask with channels ``classes`` taken from B's (spec §6). Not re-exclusivised:
+    """A's one-hot mask with channels ``classes`` taken from B's (docs/architecture.md#editing-operations). Not
+    re-exclusivised:
     the result may overlap or leave holes, and CA²-SIS's embedder resolves that itself."""
     swapped = mask_a.clone()
     swapped[:, list(classes)] = mask_b[:, list(classes)]
@@ -154,7 +156,7 @@ def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: 
 def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor,
                                 mask_b: Tensor, classes: Sequence[int], with_style: bool = True) -> Tensor:
     """CA²-SIS only: replace A's *mask tokens* of ``classes`` by B's (and their style codes too when
-    ``with_style``) — the shape comes from B and no mask is ever composed (spec §6)."""
+    ``with_style``) — the shape comes from B and no mask is ever composed (docs/architecture.md#editing-operations)."""
     if not is_cross_attention(model):
         raise ValueError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
                          "for the SPADE family use transfer_shape_with_mask (a composed mask)")
@@ -185,7 +187,8 @@ def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor,
 
 @torch.no_grad()
 def generate_from_noise(model: SemanticGenerator, mask: Tensor, num_samples: int = 4, seed: int = 0) -> Tensor:
-    """Multimodal generation (spec §5): style codes from the mapping network for one layout.
+    """Multimodal generation (docs/architecture.md#mapping-network): style codes from the mapping network for one
+    layout.
     Returns (num_samples, B, 3, H, W). Meaningful after the mapping stage of training."""
     if not is_cross_attention(model):
         raise ValueError("noise-driven generation needs the CA²-SIS mapping network")

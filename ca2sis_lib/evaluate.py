@@ -64,7 +64,7 @@ def evaluate_toy(model: SemanticGenerator, num_samples: int = 200, seed: int = 0
 @torch.no_grad()
 def evaluate_noise(model: SemanticGenerator, segmenter: nn.Module | None = None, num_samples: int = 200,
                    seed: int = 0, batch_size: int = 25) -> dict[str, Any]:
-    """Noise-driven generation (spec §5) on toy test layouts: two samples per layout.
+    """Noise-driven generation (docs/architecture.md#mapping-network) on toy test layouts: two samples per layout.
 
     ``noise_diversity``: mean |x1 - x2| (images in [0, 1]) between the two samples of a layout;
     ``noise_layout_miou``: the toy parser's mIoU of the samples against their layout (does the

@@ -1,9 +1,11 @@
-"""Training losses (spec §7): hinge GAN, discriminator feature matching, VGG19 perceptual loss,
+"""Training losses (docs/architecture.md#discriminator-and-training-losses): hinge GAN, discriminator feature matching,
+VGG19 perceptual loss,
 an L1 reconstruction term, and the attention loss L_att on the model's attention logits.
 
 The generator's objective in the paper recipe is
 
-    L_G = L_GAN + 10 · L_FM + 10 · L_VGG + 1 · L_att                     (spec §7)
+    L_G = L_GAN + 10 · L_FM + 10 · L_VGG + 1 · L_att
+(docs/architecture.md#discriminator-and-training-losses)
 
 VGG19 needs ImageNet weights. They are used when torchvision has them cached (or may download
 them, on Colab); otherwise ``PerceptualLoss`` says so once and the trainer falls back to an L1
@@ -47,7 +49,8 @@ def feature_matching_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) 
 
 
 def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: float = 0.0) -> Tensor:
-    """L_att (spec §4): head-averaged pre-softmax logits vs the nearest-resized one-hot mask.
+    """L_att: head-averaged pre-softmax logits vs the nearest-resized one-hot mask
+    (docs/architecture.md#attention-loss-l_att).
 
     For each layer: BCE-with-logits per class (a mean over B·h·w), averaged over the K classes
     (background and absent classes included); then the mean over layers. Pixels that belong to no
@@ -87,7 +90,8 @@ def vgg19_weights_available() -> bool:
 
 
 class PerceptualLoss(nn.Module):
-    """VGG19 L1 feature loss on relu1_1 … relu5_1 with weights 1/32 … 1 (spec §7).
+    """VGG19 L1 feature loss on relu1_1 … relu5_1 with weights 1/32 … 1
+    (docs/architecture.md#discriminator-and-training-losses).
 
     Inputs are fed in [-1, 1] without ImageNet normalisation, as SPADE does.
     """

@@ -1,7 +1,8 @@
 """Label maps and one-hot masks: conversion, validation (errors that say what to fix), colouring.
 
 Every model in this package consumes a one-hot mask M of shape (B, K, H, W) (paper notation,
-spec §0). Users hand us integer label maps far more often, so the conversion lives here, next to
+docs/architecture.md#notation-and-inputs). Users hand us integer label maps far more often, so the conversion lives
+here, next to
 the checks that turn silent mistakes (a 255 border, a 20-class map into a 19-class model, an RGB
 colour mask) into a ``ValueError`` that names the problem and the expected value.
 """
@@ -103,7 +104,7 @@ def colour_labels(labels: Tensor | np.ndarray, palette: Sequence[Sequence[int]] 
 
 
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
-    """Nearest-neighbour resize of a (B, K, H, W) mask (spec §1.2, §2, §4: always 'nearest')."""
+    """Nearest-neighbour resize of a (B, K, H, W) mask (docs/architecture.md#notation-and-inputs: always 'nearest')."""
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     return F.interpolate(mask, size=size, mode="nearest")

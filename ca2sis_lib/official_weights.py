@@ -1,8 +1,9 @@
-"""The authors' released weights ↔ our models: name tables, loading, exporting (spec §8).
+"""The authors' released weights ↔ our models: name tables, loading, exporting (docs/architecture.md#parameter-counts).
 
 Our modules have readable names (``generator.stages.2.transformer.block.attn2.to_k``); the
 authors' state dict uses theirs (``cross4.transformer_blocks.0.attn2.to_k``). The layers, their
-order and every tensor's shape are the same (spec §1–§3, §7), so converting a checkpoint is pure
+order and every tensor's shape are the same (docs/architecture.md#the-whole-model-at-a-glance), so converting a
+checkpoint is pure
 renaming, written below as a short table of prefix rewrite rules. The authors' names and shapes
 ship with the package (``official_state_dict.json``, data only, read off their code): every load
 and every export is checked against it, key by key and shape by shape, so a checkpoint either
@@ -304,7 +305,8 @@ def convert_official_discriminator(state_dict: Mapping[str, Tensor]) -> StateDic
 
 
 def load_official_discriminator(path_or_state_dict: Source, map_location: Any = "cpu") -> MultiscaleDiscriminator:
-    """``MultiscaleDiscriminator(19)`` (spec §7) with the authors' weights, spectral-norm vectors
+    """``MultiscaleDiscriminator(19)`` (docs/architecture.md#discriminator-and-training-losses) with the authors'
+    weights, spectral-norm vectors
     included, in eval mode (call ``.train()`` to fine-tune: power iteration then resumes)."""
     state = convert_official_discriminator(read_state_dict(path_or_state_dict, map_location, DISCRIMINATOR_WRAPPERS))
     model = MultiscaleDiscriminator(num_classes=CA2SISConfig.paper().num_classes)  # K = 19, 2 scales

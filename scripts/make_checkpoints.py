@@ -9,7 +9,8 @@ In order (a later one uses the earlier ones):
   export the EMA generator to ca2sis_lib/weights/<name>.pt (fp16, SHA-256 in manifest.json), evaluate
   on 200 held-out toy samples (test split, seeds never used in training);
 * ``toy_segmenter``: the toy parser that judges layout fidelity, with its held-out accuracy;
-* ``ca2sis_tiny_toy_mapping``: the second training stage (spec §5) on the shipped CA²-SIS: only the
+* ``ca2sis_tiny_toy_mapping``: the second training stage (docs/architecture.md#mapping-network) on the shipped CA²-SIS:
+only the
   mapping network learns; exported alone, the loader puts it into ``ca2sis_tiny_toy``; evaluated by
   noise diversity and the parser's mIoU of noise samples.
 

@@ -1,4 +1,5 @@
-"""The multiscale PatchGAN discriminator against spec §7: size, layer structure, outputs, bad input."""
+"""The multiscale PatchGAN discriminator (docs/architecture.md#discriminator-and-training-losses):
+size, layer structure, outputs, bad input."""
 
 import re
 
@@ -20,7 +21,7 @@ def _inputs(batch=2, classes=19, size=64, seed=0):
 
 def test_paper_discriminator_has_the_authors_parameter_count():
     d = MultiscaleDiscriminator(num_classes=19)
-    assert sum(p.numel() for p in d.parameters()) == 1_364_098  # spec §8, 2 × 682,049
+    assert sum(p.numel() for p in d.parameters()) == 1_364_098  # docs/architecture.md#parameter-counts, 2 × 682,049
     # spectral-norm power-iteration vectors are buffers, not parameters
     buffers = dict(d.named_buffers())
     assert sorted(buffers) == sorted(

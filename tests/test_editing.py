@@ -1,4 +1,4 @@
-"""Editing operations of spec §6 on a tiny CA²-SIS with perturbed weights."""
+"""Editing operations of docs/architecture.md#editing-operations on a tiny CA²-SIS with perturbed weights."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""The authors' weights (spec §8, official_state_dict.json): the name tables against the shipped
+"""The authors' weights (docs/architecture.md#parameter-counts, official_state_dict.json): the name tables against the
+shipped
 manifest, exact loading and export, clear failures, and the functional contract.
 
 The released files cannot be downloaded here, so every test builds a synthetic checkpoint from

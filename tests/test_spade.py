@@ -46,7 +46,8 @@ def _toy_batch(image_size, num_classes, batch=2, seed=0):
 
 def test_spade_paper_preset_has_nvidias_parameter_count_and_shapes():
     model = SPADEGenerator(SPADEConfig.paper()).eval()
-    assert model.parameter_counts()["total"] == 92_538_819  # spec §8: 19 classes, ngf 64, 256², no VAE
+    assert model.parameter_counts()["total"] == 92_538_819  # docs/architecture.md#parameter-counts: 19 classes, ngf 64,
+    # 256², no VAE
     assert _count(model.decoder.fc) == 19 * 1024 * 9 + 1024
     image, labels = _toy_batch(256, 19, batch=1)
     with torch.no_grad(), record_modulation(model) as maps:  # the only paper-size forward: batch 1, no grad
@@ -116,7 +117,7 @@ def test_sean_presets_share_the_ca2sis_style_encoder(monkeypatch):
     with torch.device("meta"):
         model = SEANGenerator(SEANConfig.paper())
     counts = model.parameter_counts()
-    assert counts["style_encoder"] == 18_069_304  # spec §8, the CA²-SIS encoder
+    assert counts["style_encoder"] == 18_069_304  # docs/architecture.md#parameter-counts, the CA²-SIS encoder
     assert counts["total"] == 395_463_705
     assert isinstance(model.style_encoder, GroupedStyleEncoder)
 

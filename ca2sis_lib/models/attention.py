@@ -1,4 +1,5 @@
-"""Attention layers of the spatial transformers (spec §3 "Attention"), with swappable processors.
+"""Attention layers of the spatial transformers (docs/architecture.md#class-adaptive-cross-attention), with swappable
+processors.
 
 Following diffusers' attention processors, the *projections* (to_q, to_k, to_v, to_out — the
 learned weights) live in the module and the *arithmetic* softmax(q·kᵀ/√d)·v lives in a small
@@ -10,7 +11,8 @@ processor object that can be swapped:
 
 Cross-attention is different: its keys are the K class tokens (K = 19 for CelebAMask-HQ), so its
 score matrix is only (HW × K) and the pre-softmax logits are *needed* — by the attention loss
-(spec §4) and by every visualiser. ``CrossAttention`` therefore always computes them explicitly.
+(docs/architecture.md#attention-loss-l_att) and by every visualiser. ``CrossAttention`` therefore always computes them
+explicitly.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class _Projections(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(inner, inner), nn.Dropout(0.0))
 
     def split_heads(self, t: Tensor) -> Tensor:
-        return rearrange(t, "b n (h d) -> b h n d", h=self.heads)  # head-major split (spec §3)
+        return rearrange(t, "b n (h d) -> b h n d", h=self.heads)  # head-major split
+        # (docs/architecture.md#class-adaptive-cross-attention)
 
     def merge_heads(self, t: Tensor) -> Tensor:
         return self.to_out(rearrange(t, "b h n d -> b n (h d)"))

@@ -1,4 +1,5 @@
-"""The generator's building blocks (spec §3): ResBlock, GEGLU feed-forward, transformer block,
+"""The generator's building blocks (docs/architecture.md#cross-attention-generator): ResBlock, GEGLU feed-forward,
+transformer block,
 spatial transformer. Module names follow the latent-diffusion convention the authors used
 (``in_layers``, ``proj_in``, ``attn2`` …) so that their checkpoints map onto ours one to one.
 """
@@ -15,14 +16,14 @@ from .attention import CrossAttention, SelfAttention
 
 
 class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32 whatever the input dtype (spec §3: stable under autocast)."""
+    """GroupNorm computed in float32 whatever the input dtype (docs/architecture.md#resblock: stable under autocast)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x.float()).type(x.dtype)
 
 
 def zero_module(module: nn.Module) -> nn.Module:
-    """Zero-initialise: the block starts as the identity (spec §3 "Initialisation")."""
+    """Zero-initialise: the block starts as the identity (docs/architecture.md#initialisation)."""
     for p in module.parameters():
         nn.init.zeros_(p)
     return module

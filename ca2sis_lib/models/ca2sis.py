@@ -1,7 +1,9 @@
 """CA²-SIS: semantic image synthesis with class-adaptive cross-attention (Fontanini et al. 2025).
 
-    image, mask ──► GroupedStyleEncoder ──► styles (B, K, 1280)  one code per class   (spec §2)
-    mask ─────────► MaskEmbedder ─────────► tokens (B, K-1, 256) one shape per class  (spec §1)
+    image, mask ──► GroupedStyleEncoder ──► styles (B, K, 1280)  one code per class
+(docs/architecture.md#grouped-style-encoder)
+    mask ─────────► MaskEmbedder ─────────► tokens (B, K-1, 256) one shape per class
+(docs/architecture.md#mask-embedder)
     tokens ──► 1x1 conv ──► 5 × [ResBlock → SpatialTransformer(self?, cross(styles))] ──► RGB (§3)
 
 The mask reaches the image only through the tokens: every cross-attention layer lets each pixel
@@ -40,7 +42,8 @@ class CA2SISOutput:
 
 
 class CrossAttentionGenerator(nn.Module):
-    """Decoder of spec §3: tokens and styles -> image. Stage i = ResBlock then SpatialTransformer."""
+    """Tokens and styles -> image. Stage i = ResBlock then SpatialTransformer
+    (docs/architecture.md#cross-attention-generator)."""
 
     def __init__(self, config: CA2SISConfig) -> None:
         super().__init__()

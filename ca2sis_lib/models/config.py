@@ -1,6 +1,7 @@
 """Configuration of a CA²-SIS model, with the authors' preset and a CPU-sized one.
 
-``CA2SISConfig.paper()`` reproduces the authors' CelebAMask-HQ generator exactly (spec §3 table,
+``CA2SISConfig.paper()`` reproduces the authors' CelebAMask-HQ generator exactly
+(docs/architecture.md#cross-attention-generator,
 77,229,243 parameters); ``CA2SISConfig.tiny()`` keeps every structural element at 64×64 so a
 laptop CPU can train it in minutes.
 """
@@ -42,7 +43,8 @@ class ConfigDictMixin:
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One generator stage: ResBlock(c_in -> channels, up?) then a SpatialTransformer (spec §3)."""
+    """One generator stage: ResBlock(c_in -> channels, up?) then a SpatialTransformer
+    (docs/architecture.md#cross-attention-generator)."""
 
     channels: int  # output channels of the ResBlock (= transformer width c)
     heads: int  # attention heads; inner width = heads * head_dim
@@ -62,7 +64,7 @@ ATTENTION_BACKENDS = ("sdpa", "reference")
 class CA2SISConfig:
     image_size: int = 256
     num_classes: int = 19  # K, background (class 0) included
-    exclude_background: bool = True  # drop class 0 before the mask embedder (spec §1.1)
+    exclude_background: bool = True  # drop class 0 before the mask embedder (docs/architecture.md#mask-embedder)
     ignore_index: int | None = None  # label value that belongs to no class (e.g. 255)
     # §1 mask embedder: channels resized to embed_resolution², Linear(S² -> token_size²)
     embed_resolution: int = 128
@@ -131,7 +133,8 @@ class CA2SISConfig:
     # -- presets ----------------------------------------------------------------------------
     @classmethod
     def paper(cls, **overrides: Any) -> "CA2SISConfig":
-        """The authors' CelebAMask-HQ model (spec §3): 256², K = 19, background excluded."""
+        """The authors' CelebAMask-HQ model: 256², K = 19, background excluded
+        (docs/architecture.md#cross-attention-generator)."""
         stages = (
             StageConfig(256, 8, 64, self_attention=True, upsample=False),  # res2/cross2 @16²
             StageConfig(128, 8, 64, self_attention=True, upsample=True),  # res3/cross3 @32²
@@ -154,12 +157,14 @@ class CA2SISConfig:
             num_classes=12,
             # The mask at full 64² (the paper's 128 is half its 256² image): halved, nearest
             # resizing drops eyes and shifts edges; a class-mean-colour painter given the 32² mask
-            # scores SSIM 0.76-0.79 against 0.86 with the full mask (see README, Training).
+            # scores SSIM 0.76-0.79 against 0.86 with the full mask (see
+            # docs/training_recipes.md#where-the-ssim-target-sits-two-references).
             embed_resolution=64,
             style_features_per_class=4,
             # The finest style level read out at full 64² (3 down, 3 up). With the paper's ratio
             # (one level fewer up than down) it is read at 32² from 16² information, where an eye
-            # covers half a pixel: the encoder lost small parts' colours (README, Training).
+            # covers half a pixel: the encoder lost small parts' colours
+            # (docs/training_recipes.md#stated-deviations-from-the-authors).
             style_downsamples=3,
             style_upsamples=3,
             style_dim=64,

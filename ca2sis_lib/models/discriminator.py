@@ -1,4 +1,5 @@
-"""Multiscale PatchGAN discriminator of CA²-SIS (spec §7), the pix2pixHD / SPADE design.
+"""Multiscale PatchGAN discriminator of CA²-SIS (docs/architecture.md#discriminator-and-training-losses), the pix2pixHD
+/ SPADE design.
 
     concat(one-hot M, RGB) ──► PatchDiscriminator ─────────────────► 4 maps, last = patch logits
              │
@@ -10,7 +11,8 @@ the coarser scale sees larger patches. The mask goes in beside the image, so D j
 image fits the layout, not only whether it looks real.
 
 Every intermediate map is returned, not just the logits: the generator's feature-matching loss
-(spec §7, L1, λ = 10) compares D's features of the real and the generated image layer by layer.
+(docs/architecture.md#discriminator-and-training-losses, L1, λ = 10) compares D's features of the real and the generated
+image layer by layer.
 
 Training detail (the trainer's job, not this module's): fake and real images go through D as
 ONE batch, ``D(cat([M, M]), cat([fake, real]))``, then the outputs are split in two halves. With
@@ -35,7 +37,8 @@ PADDING = 2  # pix2pixHD's ceil((4 - 1) / 2): every conv output is one pixel lar
 
 
 class ConvLayer(nn.Module):
-    """Conv4×4 → [InstanceNorm] → [LeakyReLU(0.2)], the unit of a PatchGAN scale (spec §7).
+    """Conv4×4 → [InstanceNorm] → [LeakyReLU(0.2)], the unit of a PatchGAN scale
+    (docs/architecture.md#discriminator-and-training-losses).
 
     With ``normalise=True`` the conv carries spectral norm and no bias (instance norm would
     subtract the bias again). ``torch.nn.utils.spectral_norm`` stores the raw weight as the
@@ -56,7 +59,8 @@ class ConvLayer(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """One scale (spec §7): ``num_layers`` stride-2 convs, channels doubling from ``base_channels``,
+    """One scale (docs/architecture.md#discriminator-and-training-losses): ``num_layers`` stride-2 convs, channels
+    doubling from ``base_channels``,
     then Conv4×4(→ 1, stride 1) giving the patch logits. Paper preset (num_layers = 3):
 
         layer 0  Conv(K+3 → 64, s2)  + LeakyReLU                        H → H/2 + 1
@@ -90,7 +94,8 @@ def downsample(x: Tensor) -> Tensor:
 
 
 class MultiscaleDiscriminator(nn.Module):
-    """``num_scales`` PatchGANs on the same (mask, image) pair at halving resolutions (spec §7).
+    """``num_scales`` PatchGANs on the same (mask, image) pair at halving resolutions
+    (docs/architecture.md#discriminator-and-training-losses).
 
     Paper preset: ``MultiscaleDiscriminator(19)`` has exactly 1,364,098 parameters (2 scales ×
     682,049); the spectral-norm vectors ``weight_u``/``weight_v`` are buffers, not parameters.

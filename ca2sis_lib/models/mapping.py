@@ -1,4 +1,5 @@
-"""Mapping network (spec §5): noise z -> one style code per class, for multimodal generation.
+"""Mapping network (docs/architecture.md#mapping-network): noise z -> one style code per class, for multimodal
+generation.
 
 StarGAN-v2 style: a shared MLP trunk and one unshared head per class. It is trained in a second
 stage with the reconstruction generator frozen; codes of classes absent from the mask are zeroed.

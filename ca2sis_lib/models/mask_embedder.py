@@ -1,8 +1,8 @@
-"""Mask embedder (spec §1): the *only* way the layout enters the CA²-SIS generator.
+"""Mask embedder (docs/architecture.md#mask-embedder): the *only* way the layout enters the CA²-SIS generator.
 
 Each class channel of the one-hot mask is resized to S×S (nearest), flattened and projected by
 ONE ``Linear(S² -> L)`` shared by all classes: one shape token per class. Editing shapes without
-a mask (spec §6) is swapping or blending these tokens.
+a mask (docs/architecture.md#editing-operations) is swapping or blending these tokens.
 """
 
 from __future__ import annotations

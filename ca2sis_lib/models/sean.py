@@ -1,6 +1,8 @@
-"""SEAN-style per-class styles on the SPADE skeleton (Zhu et al., CVPR 2020; spec §9).
+"""SEAN-style per-class styles on the SPADE skeleton (Zhu et al., CVPR 2020;
+docs/architecture.md#the-baselines-spade-and-sean).
 
-    image, mask ──► GroupedStyleEncoder (the CA²-SIS one, spec §2) ──► styles (B, K, D)
+    image, mask ──► GroupedStyleEncoder (the CA²-SIS one, docs/architecture.md#grouped-style-encoder) ──► styles (B, K,
+D)
     mask, styles ──► SPADE skeleton with SEANNorm layers ──► RGB
 
 The style encoder is CA²-SIS's own, so that comparing the two models changes only how the
@@ -61,7 +63,7 @@ class PerClassLinear(nn.Module):
 
 
 class SEANNorm(SPADE):
-    """SPADE plus a per-class style branch, blended by learned sigmoid weights (spec §9).
+    """SPADE plus a per-class style branch, blended by learned sigmoid weights (docs/architecture.md#the-sean-blend).
 
     ``SEANNorm(...).mask_modulation`` is the inherited SPADE (γ_o, β_o); ``style_modulation``
     paints the per-class codes into their regions and gives γ_s, β_s.
@@ -116,7 +118,7 @@ class SEANConfig(ConfigDictMixin):
     style_hidden: int = 512  # D', width of the painted per-class style map (SEAN: 512)
     noise_injection: bool = False  # SEAN's learned noise before each normalisation
     ignore_index: int | None = None
-    # the grouped style encoder, as in CA2SISConfig (spec §2)
+    # the grouped style encoder, as in CA2SISConfig (docs/architecture.md#grouped-style-encoder)
     style_features_per_class: int = 4
     style_downsamples: int = 6
     style_upsamples: int = 5
@@ -167,7 +169,8 @@ STYLED_BLOCKS = tuple(name for name, *_ in BLOCK_PLAN[:-1])  # every block but t
 
 
 class SEANGenerator(GeneratorMixin, nn.Module):
-    """Per-class style codes on the SPADE skeleton, with CA²-SIS's API (spec §6 editing).
+    """Per-class style codes on the SPADE skeleton, with CA²-SIS's API (docs/architecture.md#editing-operations
+    editing).
 
     ``model(image, mask)`` reconstructs; ``encode_style`` + ``decode`` compose every edit:
     style transfer swaps rows of the (B, K, D) codes, shape edits decode a composed mask.

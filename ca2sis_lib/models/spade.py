@@ -1,4 +1,5 @@
-"""SPADE (Park et al., CVPR 2019), the baseline CA²-SIS is compared against (spec §9).
+"""SPADE (Park et al., CVPR 2019), the baseline CA²-SIS is compared against
+(docs/architecture.md#the-baselines-spade-and-sean).
 
     mask ──► nearest to image/32 ──► Conv3×3(K → 16·ngf)
          ──► head_0 ─ ↑ ─ G_middle_0 ─ G_middle_1 ─ ↑ ─ up_0 ─ ↑ ─ up_1 ─ ↑ ─ up_2 ─ ↑ ─ up_3
@@ -7,7 +8,8 @@
 Every block is a SPADEResBlock whose normalisations are SPADE layers: the layout enters at
 every resolution as a per-pixel scale γ and shift β computed from the (resized) one-hot mask.
 This is the opposite design choice to CA²-SIS, where the mask enters once, as shape tokens, and
-per-class styles are chosen by cross-attention (spec §3). Implemented from the spec text
+per-class styles are chosen by cross-attention (docs/architecture.md#cross-attention-generator). Implemented from the
+spec text
 (architecture.md §9, paper_digest.md §5), not from NVIDIA's code.
 
 The same skeleton, with SEAN normalisations (per-class style codes, ``sean.py``), is the
@@ -59,12 +61,12 @@ class ModulationMaps:
 
 
 # --------------------------------------------------------------------------------------------
-# SPADE layer and residual block (spec §9)
+# SPADE layer and residual block (docs/architecture.md#spade-de-normalisation)
 # --------------------------------------------------------------------------------------------
 
 
 class SPADE(nn.Module):
-    """SPADE(x, M) = BN(x)·(1 + γ(M)) + β(M), spec §9.
+    """SPADE(x, M) = BN(x)·(1 + γ(M)) + β(M), docs/architecture.md#spade-de-normalisation.
 
     BN is a parameter-free BatchNorm2d (affine=False); M is resized to x (nearest); γ and β come
     from a shared Conv3×3(K → hidden)+ReLU followed by two Conv3×3(hidden → C).
@@ -106,7 +108,7 @@ NormFactory = Callable[[int], SPADE]  # channels -> normalisation layer (SPADE o
 
 
 class SPADEResBlock(nn.Module):
-    """Residual block with SPADE normalisations (spec §9), f_mid = min(f_in, f_out).
+    """Residual block with SPADE normalisations (docs/architecture.md#spade-de-normalisation), f_mid = min(f_in, f_out).
 
     main:     SPADE → LeakyReLU(0.2) → Conv3×3(f_in → f_mid) → SPADE → LeakyReLU(0.2) → Conv3×3(f_mid → f_out)
     shortcut: SPADE → Conv1×1(f_in → f_out, no bias) when f_in ≠ f_out, identity otherwise.
@@ -155,7 +157,8 @@ NUM_UPSAMPLES = sum(up for *_, up in BLOCK_PLAN)  # 5: the first map is image/32
 
 
 class SPADEDecoder(nn.Module):
-    """NVIDIA's SPADE generator body (spec §9, "normal" upsampling): one-hot mask [+ styles] -> RGB.
+    """NVIDIA's SPADE generator body (docs/architecture.md#the-baselines-spade-and-sean, "normal" upsampling): one-hot
+    mask [+ styles] -> RGB.
 
     ``make_norm(block_name, channels)`` builds each normalisation layer, so SEAN can put style
     branches in some blocks and plain SPADE in others.
@@ -202,7 +205,8 @@ def check_skeleton(image_size: int, num_classes: int, ngf: int, spade_hidden: in
 
 @dataclass(frozen=True)
 class SPADEConfig(ConfigDictMixin):
-    """SPADE generator without its VAE encoder (spec §9). Widths are multiples of ``ngf``."""
+    """SPADE generator without its VAE encoder (docs/architecture.md#the-baselines-spade-and-sean).
+    Widths are multiples of ``ngf``."""
 
     image_size: int = 256
     num_classes: int = 19  # K, the one-hot channels fed to every SPADE layer
@@ -240,7 +244,8 @@ class SPADEConfig(ConfigDictMixin):
 
 
 class SPADEGenerator(GeneratorMixin, nn.Module):
-    """SPADE without the VAE encoder: the image is a function of the mask alone (spec §9).
+    """SPADE without the VAE encoder: the image is a function of the mask alone
+    (docs/architecture.md#the-baselines-spade-and-sean).
 
     ``model(image, mask)`` has the same call shape as ``CA2SIS`` so one trainer serves both; the
     real image is only checked (size, batch), never read, and may be ``None``.

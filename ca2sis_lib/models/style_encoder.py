@@ -1,4 +1,4 @@
-"""Multi-resolution grouped style encoder (spec §2): one style code per class.
+"""Multi-resolution grouped style encoder (docs/architecture.md#grouped-style-encoder): one style code per class.
 
 A U-Net whose convolutions are grouped with G = K groups (one channel group per class). After
 each up-sampling level the features are average-pooled *inside each class region* and projected
@@ -6,7 +6,8 @@ per class to a D-dim code; the levels are concatenated coarse-to-fine, giving (B
 The paper has one level fewer up than down (finest code read at half size); with as many up as
 down (the tiny preset at 64²) the finest code is read at full size, where small parts keep pixels.
 
-The authors' quirk is kept on purpose (spec §2): after the first skip concatenation
+The authors' quirk is kept on purpose (docs/architecture.md#the-authors-class-straddling-quirk): after the first skip
+concatenation
 ``cat([decoder, skip])`` the next grouped conv's groups straddle classes. ``class_aligned=True``
 interleaves the skip per class instead (an ablation; it does not load the authors' weights).
 """

@@ -25,7 +25,7 @@ class TrainConfig:
     family: str = "ca2sis"  # "ca2sis" (cross-attention) or "sean" (SPADE family with per-class styles)
     model_preset: str = "tiny"  # preset of the model config: "tiny" or "paper"
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_classes": 19}
-    stage: str = "reconstruction"  # "mapping": spec §5 second stage, only the mapping network learns
+    stage: str = "reconstruction"  # "mapping": second stage, only the mapping network learns
     pretrained: str = ""  # generator to start from (mapping stage): a checkpoint, a shipped file or name
     data: str = "toy"  # "toy" (procedural, generated on the fly) or a folder with images/ and labels/
     toy_samples: int = 4000  # size of the toy training split
@@ -44,7 +44,7 @@ class TrainConfig:
     lambda_l1: float = 0.0  # L1 reconstruction: a documented deviation for weight-free training
     lambda_attn: float = 1.0  # L_att; ignored by the SPADE family
     attn_pos_weight_max: float = 0.0  # > 0: class-balanced L_att (a documented deviation; 0 = the authors')
-    lambda_diversity: float = 0.0  # mapping stage: -mean|G(z1) - sg(G(z2))| (spec §5)
+    lambda_diversity: float = 0.0  # mapping stage: -mean|G(z1) - sg(G(z2))|
     vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
     regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
     ema_decay: float = 0.0  # 0 = no EMA generator
@@ -118,7 +118,7 @@ def _as_type_of(hint: Any, key: str, value: Any) -> Any:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the authors' recipe (spec §7): batch 2, 50 epochs constant + 50 linear decay on 28k images
+    # the authors' recipe (docs/training_recipes.md): batch 2, 50 epochs constant + 50 linear decay on 28k images
     "paper": dict(model_preset="paper", batch_size=2, load_size=286, steps=1_400_000, decay_start=700_000,
                   ema_decay=0.0, lambda_vgg=10.0, vgg_download=True, sample_every=5000, checkpoint_every=2500),
     # the shipped toy checkpoints: CPU-sized, with the L1 deviation so no VGG weights are needed and a
@@ -130,8 +130,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4,
                      lr_d=8e-4, lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False, channels_last=True),
-    # spec §5, second stage on the shipped toy generator: only the mapping network learns (GAN + L_att
-    # + a diversity term so that different z give different styles)
+    # the second stage (docs/architecture.md#mapping-network) on the shipped toy generator: only the
+    # mapping network learns (GAN + L_att + a diversity term so that different z give different styles)
     "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
                         batch_size=8, steps=400, decay_start=250, lr_g=2e-4, lr_d=8e-4, lambda_vgg=0.0,
                         lambda_l1=0.0, lambda_fm=0.0, lambda_diversity=1.0, ema_decay=0.99,

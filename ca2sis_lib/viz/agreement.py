@@ -7,7 +7,8 @@
   that a random pixel *of* class c is ranked above a random pixel *not* of class c (Mann–Whitney U).
   It ignores the other classes and any monotone rescaling: 1 = perfect ordering, 0.5 = chance.
 
-The mask is nearest-resized to each layer, exactly as the attention loss L_att sees it (spec §4),
+The mask is nearest-resized to each layer, exactly as the attention loss L_att sees it
+(docs/architecture.md#attention-loss-l_att),
 and pixels with an ignore label are left out. Numbers pool all samples of a recording.
 """
 

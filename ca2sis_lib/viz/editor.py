@@ -6,7 +6,8 @@ Same two layers as the attention inspector, so that tests need no kernel and no 
   them) and draws A, B, their masks and the result to PNG bytes.
 * ``EditorApp`` wires ipywidgets controls to it and shows the PNG in an ``ipywidgets.Image``.
 
-Operations (spec §6; ``t`` is the amount of B, so t = 0 shows A and t = 1 the full edit):
+Operations (docs/architecture.md#editing-operations; ``t`` is the amount of B, so t = 0 shows A and t = 1 the full
+edit):
 
     reconstruct          A from its own style and mask
     style: global        every style code from B

@@ -7,7 +7,8 @@ codes. ``record_attention`` keeps them (and the input, mask and output) in an
 
     logits[layer]          (B, heads, K, h, w)  what the model computed, untouched
     probs(layer)           (B, heads, K, h, w)  softmax over the K classes, per head (sums to 1)
-    mean_logits(layer)     (B, K, h, w)         head average of the logits: what L_att trains (spec §4)
+    mean_logits(layer)     (B, K, h, w)         head average of the logits: what L_att trains
+(docs/architecture.md#attention-loss-l_att)
     mean_probs(layer)      (B, K, h, w)         head average of the per-head softmax weights
     target(layer)          (B, K, h, w)         the one-hot mask, nearest-resized: L_att's target
 
