@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -77,6 +78,18 @@ def unavailable(reason: str) -> None:
     if REQUIRE:
         pytest.fail(f"{reason} (CA2SIS_REQUIRE_BROWSER=1 makes this a failure)")
     pytest.skip(reason)
+
+
+def browser_or_skip() -> tuple[str, Any]:
+    """Debian's Chromium and Playwright's ``sync_playwright``, or a skip (a failure in CI) saying which is missing."""
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+    return executable, sync_playwright
 
 
 def free_port() -> int:
@@ -148,13 +161,7 @@ def stop_lab(proc: subprocess.Popen) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(BUDGET_S + 40)
 def test_inspector_redraws_in_jupyterlab_without_console_errors(tmp_path: Path):
-    executable = chromium_path()
-    if executable is None:
-        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+    executable, sync_playwright = browser_or_skip()
 
     (tmp_path / "nb").mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_SOURCE.strip())])

@@ -25,10 +25,9 @@ from test_inspector_browser import (
     CHROMIUM_ARGS,
     PNG_DIGEST_JS,
     Deadline,
-    chromium_path,
+    browser_or_skip,
     free_port,
     stop_lab,
-    unavailable,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,13 +101,7 @@ def wait_for_voila(proc: subprocess.Popen, log: Path, port: int, deadline: Deadl
 @pytest.mark.browser
 @pytest.mark.timeout(BUDGET_S + 40)
 def test_lecture_app_redraws_in_the_browser_without_console_errors(tmp_path: Path):
-    executable = chromium_path()
-    if executable is None:
-        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+    executable, sync_playwright = browser_or_skip()
 
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     deadline = Deadline(BUDGET_S)

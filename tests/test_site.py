@@ -20,7 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from conftest import load_script
-from test_inspector_browser import CHROMIUM_ARGS, Deadline, chromium_path, free_port, unavailable
+from test_inspector_browser import CHROMIUM_ARGS, Deadline, browser_or_skip, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = ROOT / "outputs" / "browser"
@@ -104,13 +104,7 @@ def failed(request, problems: list[str]) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_every_page_loads_cleanly_in_chromium(site: Path):
-    executable = chromium_path()
-    if executable is None:
-        unavailable("Chromium not found (apt-get install chromium, or set CA2SIS_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+    executable, sync_playwright = browser_or_skip()
 
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
