@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint strip bench checkpoints clean
+.PHONY: run test lint strip student bench checkpoints clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,course]'
 	touch $(STAMP)
 
 ## make run: execute every notebook on the toy default; executed copies and figures go to outputs/
@@ -28,8 +28,12 @@ lint: $(STAMP)
 strip: $(STAMP)
 	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
 
+## make student: the students' notebooks (solutions, model answers, hidden tests and outputs removed) -> student/
+student: $(STAMP)
+	$(PY) scripts/make_student.py --out student
+
 clean:
-	rm -rf outputs .pytest_cache .ruff_cache
+	rm -rf outputs student .pytest_cache .ruff_cache
 
 ## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
 bench: $(STAMP)
