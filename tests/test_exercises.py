@@ -243,7 +243,7 @@ WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
     "balanced_attention_loss": [(_unclamped, "[1, pos_weight_max]"), (_per_sample, "not one per image")],
     "argmax_iou": [(_iou_first_head, "single head"), (_iou_zero_for_absent, "return NaN")],
     "auroc": [(_auroc_ordinal, "share the average of their ranks"), (_auroc_negatives, "whose ranks")],
-    "transfer_class_style": [(_style_global, "every class took B's style"), (_style_b_layout, "B's layout")],
+    "transfer_class_style": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout")],
     "swap_shape_tokens": [(_tokens_unshifted, "wrong token rows"), (_tokens_styles_from_b_mask, "with A's own mask")],
 }
 

@@ -135,7 +135,7 @@ def check_values(got: Tensor, expected: Tensor, what: str, atol: float = 1e-4, h
         raise Mismatch(f"{what}: some entries are NaN where they should not be, or a number where NaN is expected"
                        + (" — " + " ".join(hints) if hints else ""))
     worst = float(diff[~torch.isnan(diff)].max())
-    raise Mismatch(f"{what} has the right shape but wrong values (largest error {worst:.3g})"
+    raise Mismatch(f"{what}: the shape is right, the values are not (largest error {worst:.3g})"
                    + (". " + " ".join(hints) if hints else ""))
 
 

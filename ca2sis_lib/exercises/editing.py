@@ -69,10 +69,10 @@ def _style_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor
     swapped = styles_a.clone()
     swapped[:, classes] = styles_b[:, classes]
     mistakes = {
-        "every class took B's style code; only the rows of `classes` should": lambda: (tokens_a, styles_b),
-        "the image follows B's layout: keep A's mask tokens, swap only style codes": lambda: (model.embed_mask(mb),
+        "Every class took B's style code; only the rows of `classes` should.": lambda: (tokens_a, styles_b),
+        "The image follows B's layout: keep A's mask tokens, swap only style codes.": lambda: (model.embed_mask(mb),
                                                                                              swapped),
-        "the image is A's reconstruction: no style code was taken from B": lambda: (tokens_a, styles_a),
+        "The image is A's reconstruction: no style code was taken from B.": lambda: (tokens_a, styles_a),
     }
     return _first_match(model, got, mistakes)
 
