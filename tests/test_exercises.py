@@ -96,6 +96,16 @@ def test_a_crash_is_reported_not_raised_and_the_random_state_is_untouched(capsys
     assert not exercises.check_spade_denorm("not a function")
 
 
+def test_no_student_function_takes_a_name_the_notebook_uses():
+    """An unsolved stub must not replace something a later cell calls (01 imports labels_to_one_hot)."""
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        for name in exercises.EXERCISES[path.stem]:
+            users = [i for i, c in enumerate(cells) if c.cell_type == "code" and not c.metadata.get("nbgrader")
+                     and re.search(rf"\b{name}\b", c.source)]
+            assert not users, f"{path.name}: cells {users} use {name!r}, the name of a student's function"
+
+
 # -- typical wrong answers: each check must reject them, with a hint ---------------------------------
 def _shapes_without_exclusion(config, batch):
     shapes = solution("tensor_shapes")(config, batch)
@@ -122,7 +132,7 @@ def _embed_transposed(one_hot, linear, resolution, exclude):
 
 
 def _one_hot_channels_last(labels, k, ignore_index=None):
-    return solution("labels_to_one_hot")(labels, k, ignore_index).permute(0, 2, 3, 1)
+    return solution("to_one_hot")(labels, k, ignore_index).permute(0, 2, 3, 1)
 
 
 def _one_hot_ignores_ignore(labels, k, ignore_index=None):
@@ -232,7 +242,7 @@ WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
                       (_shapes_heads_after_classes, "wrong order")],
     "embed_mask": [(_embed_keep_background, "dimension 1 (K')"), (_embed_bilinear, "which interpolation mode"),
                    (_embed_transposed, "column by column")],
-    "labels_to_one_hot": [(_one_hot_channels_last, "wrong order"), (_one_hot_ignores_ignore, "ignore label")],
+    "to_one_hot": [(_one_hot_channels_last, "wrong order"), (_one_hot_ignores_ignore, "ignore label")],
     "colours_to_ids": [(_colours_red_only, "share a red value"), (_colours_nearest, "raise a ValueError")],
     "spade_denorm": [(_spade_without_one, "γ = 0 and β = 0"), (_spade_instance_norm, "wrong dimensions")],
     "class_cross_attention": [
@@ -243,7 +253,7 @@ WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
     "balanced_attention_loss": [(_unclamped, "[1, pos_weight_max]"), (_per_sample, "not one per image")],
     "argmax_iou": [(_iou_first_head, "single head"), (_iou_zero_for_absent, "return NaN")],
     "auroc": [(_auroc_ordinal, "share the average of their ranks"), (_auroc_negatives, "whose ranks")],
-    "transfer_class_style": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout")],
+    "swap_style_codes": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout")],
     "swap_shape_tokens": [(_tokens_unshifted, "wrong token rows"), (_tokens_styles_from_b_mask, "with A's own mask")],
 }
 

@@ -19,23 +19,23 @@ from ._harness import CORRECT, ERROR, NOT_YET, WRONG, ExerciseFailed, reset, sta
 from .agreement import check_argmax_iou, check_auroc
 from .anatomy import check_embed_mask, check_tensor_shapes
 from .conditioning import check_class_cross_attention, check_spade_denorm
-from .data import check_colours_to_ids, check_labels_to_one_hot
-from .editing import check_swap_shape_tokens, check_transfer_class_style
+from .data import check_colours_to_ids, check_to_one_hot
+from .editing import check_swap_shape_tokens, check_swap_style_codes
 from .losses import check_attention_loss, check_balanced_attention_loss
 
 # notebook -> its exercises, in the order they appear (easy to hard)
 EXERCISES: dict[str, tuple[str, ...]] = {
     "00_anatomy_of_ca2sis": ("tensor_shapes", "embed_mask"),
-    "01_data_preparation": ("labels_to_one_hot", "colours_to_ids"),
+    "01_data_preparation": ("to_one_hot", "colours_to_ids"),
     "02_spade_vs_cross_attention": ("spade_denorm", "class_cross_attention"),
     "03_training": ("attention_loss", "balanced_attention_loss"),
     "04_attention_inspection": ("argmax_iou", "auroc"),
-    "05_style_and_shape_editing": ("transfer_class_style", "swap_shape_tokens"),
+    "05_style_and_shape_editing": ("swap_style_codes", "swap_shape_tokens"),
 }
 
 __all__ = [
     "CORRECT", "ERROR", "EXERCISES", "NOT_YET", "WRONG", "ExerciseFailed", "check_argmax_iou", "check_attention_loss",
     "check_auroc", "check_balanced_attention_loss", "check_class_cross_attention", "check_colours_to_ids",
-    "check_embed_mask", "check_labels_to_one_hot", "check_spade_denorm", "check_swap_shape_tokens",
-    "check_tensor_shapes", "check_transfer_class_style", "reset", "statuses",
+    "check_embed_mask", "check_to_one_hot", "check_spade_denorm", "check_swap_shape_tokens",
+    "check_tensor_shapes", "check_swap_style_codes", "reset", "statuses",
 ]

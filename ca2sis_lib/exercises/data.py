@@ -32,8 +32,8 @@ def _one_hot_case(labels: torch.Tensor, classes: int, ignore_index: int | None =
     return run
 
 
-def check_labels_to_one_hot(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
-    """``labels_to_one_hot(labels (B, H, W), num_classes, ignore_index=None) -> (B, K, H, W) float`` (easy)."""
+def check_to_one_hot(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
+    """``to_one_hot(labels (B, H, W), num_classes, ignore_index=None) -> (B, K, H, W) float`` (easy)."""
     def cases() -> list[Case]:
         labels = torch.randint(0, 5, (2, 16, 16))
         absent = torch.randint(0, 4, (1, 16, 16))  # class 4 of 5 never occurs
@@ -44,7 +44,7 @@ def check_labels_to_one_hot(student: Callable, strict: bool = False, quiet: bool
                 Case("batch 1 with class 4 absent", lazy(_one_hot_case, absent, 5)),
                 Case("a non-square 12×20 map", lazy(_one_hot_case, rectangle, 3)),
                 Case("a map whose top row is the ignore label 255", lazy(_one_hot_case, ignored, 4, 255))]
-    return run_check("labels_to_one_hot", student, cases, strict, quiet)
+    return run_check("to_one_hot", student, cases, strict, quiet)
 
 
 def _colour_image(labels: np.ndarray, palette: list[tuple[int, int, int]]) -> np.ndarray:

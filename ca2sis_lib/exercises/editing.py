@@ -85,12 +85,12 @@ def _first_match(model: nn.Module, got: Tensor, mistakes: dict[str, Callable[[],
     return []
 
 
-def check_transfer_class_style(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
-    """``transfer_class_style(model, image_a, mask_a, image_b, mask_b, classes) -> image`` (easy)."""
+def check_swap_style_codes(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
+    """``swap_style_codes(model, image_a, mask_a, image_b, mask_b, classes) -> image`` (easy)."""
     def cases() -> list[Case]:
         return [Case("batch 2, class 3", lazy(_style_case, 2, [3])),
                 Case("batch 1, the background (class 0) and class 5", lazy(_style_case, 1, [0, 5]))]
-    return run_check("transfer_class_style", student, cases, strict, quiet)
+    return run_check("swap_style_codes", student, cases, strict, quiet)
 
 
 def _shape_case(batch: int, classes: list[int], exclude_background: bool) -> Callable:
