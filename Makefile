@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint strip bench checkpoints clean colab book inspector
+.PHONY: run test lint strip student bench checkpoints clean colab book inspector
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ lint: $(STAMP)
 strip: $(STAMP)
 	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
 
+## make student: the students' notebooks (solutions, model answers, hidden tests and outputs removed) -> student/
+student: $(STAMP)
+	$(PY) scripts/make_student.py --out student
+
 clean:
-	rm -rf outputs _build .pytest_cache .ruff_cache
+	rm -rf outputs _build student .pytest_cache .ruff_cache
 
 ## make colab REPO=owner/name [BRANCH=main]: set where the repository lives (pyproject.toml [project.urls])
 ## and write it into every notebook's first cell and Colab badge, README.md and docs/

@@ -110,6 +110,14 @@ def _check_05(m: dict) -> None:
     assert len(m["figures"]) >= 8
 
 
+def _check_exercises(stem: str, m: dict) -> None:
+    """Every exercise of the notebook was checked, and its solution passed (ca2sis_lib.exercises)."""
+    from ca2sis_lib.exercises import EXERCISES
+
+    assert m["exercises"] == dict.fromkeys(EXERCISES[stem], "correct"), m["exercises"]
+    assert m["exercises_passed"] == len(EXERCISES[stem])
+
+
 CHECKS = {"00_anatomy_of_ca2sis": _check_00, "01_data_preparation": _check_01,
           "02_spade_vs_cross_attention": _check_02, "03_training": _check_03, "04_attention_inspection": _check_04,
           "05_style_and_shape_editing": _check_05}
@@ -151,3 +159,4 @@ def test_notebook_runs_in_smoke_mode(path: Path, smoke_runs):
     # other JSON tables a notebook writes (e.g. 02's results.json) are checked too
     metrics["_files"] = {p.name: json.loads(p.read_text()) for p in out_dir.glob("*.json") if p.name != "metrics.json"}
     CHECKS[path.stem](metrics)
+    _check_exercises(path.stem, metrics)

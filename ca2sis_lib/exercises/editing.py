@@ -1,0 +1,139 @@
+"""Notebook 05 (editing): per-class style transfer by swapping style codes, and a shape edit by
+swapping mask tokens — both on a small randomly perturbed CA²-SIS, compared with ``ca2sis_lib.editing``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import _reference as ref
+from ._harness import Case, Mismatch, as_tensor, check_shape, check_values, close, lazy, run_check
+
+
+@cache
+def _model(exclude_background: bool) -> nn.Module:
+    """A narrow CA²-SIS (6 classes, 64², no self-attention) with every weight nudged, so that edits
+    change the image; it has every part the edits use, at a fraction of the tiny preset's cost."""
+    stages = tuple(ref.StageConfig(32, 2, 16, self_attention=False, upsample=up) for up in (False, True, True))
+    config = ref.CA2SISConfig.tiny(num_classes=6, exclude_background=exclude_background, stages=stages,
+                                   input_channels=32, style_dim=16, style_features_per_class=2, mapping_hidden=32,
+                                   embed_resolution=32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        model = ref.CA2SIS(config).eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def _inputs(batch: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Two batches of images and one-hot masks (B, 6, 64, 64) in which every class is present."""
+    def mask() -> Tensor:
+        labels = torch.randint(0, 6, (batch, 8, 8)).repeat_interleave(8, 1).repeat_interleave(8, 2)
+        labels[:, :8, :48] = torch.arange(6).repeat_interleave(8)  # each class owns a patch of the first row
+        return F.one_hot(labels, 6).permute(0, 3, 1, 2).float()
+    return torch.rand(batch, 3, 64, 64) * 2 - 1, mask(), torch.rand(batch, 3, 64, 64) * 2 - 1, mask()
+
+
+def _decode(model: nn.Module, tokens: Tensor, styles: Tensor) -> Tensor:
+    return model.decode(tokens, styles).image
+
+
+def _style_case(batch: int, classes: list[int]) -> Callable:
+    model = _model(True)
+    a, ma, b, mb = _inputs(batch)
+    expected = ref.transfer_style(model, a, ma, b, mb, classes)
+
+    def run(student: Callable) -> None:
+        inputs = [t.clone() for t in (a, ma, b, mb)]
+        got = as_tensor(student(model, *inputs, list(classes)), "the edited image")
+        if any(not torch.equal(x, y) for x, y in zip(inputs, (a, ma, b, mb))):
+            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
+        check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
+        if close(got, expected):
+            return
+        check_values(got, expected, "the edited image", hints=_style_hints(model, got, a, ma, b, mb, classes))
+
+    return run
+
+
+def _style_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor,
+                 classes: list[int]) -> list[str]:
+    """Which typical mistake gives the student's image (computed only when the answer is wrong)."""
+    tokens_a, styles_a, styles_b = model.embed_mask(ma), model.encode_style(a, ma), model.encode_style(b, mb)
+    swapped = styles_a.clone()
+    swapped[:, classes] = styles_b[:, classes]
+    mistakes = {
+        "Every class took B's style code; only the rows of `classes` should.": lambda: (tokens_a, styles_b),
+        "The image follows B's layout: keep A's mask tokens, swap only style codes.": lambda: (model.embed_mask(mb),
+                                                                                             swapped),
+        "The image is A's reconstruction: no style code was taken from B.": lambda: (tokens_a, styles_a),
+    }
+    return _first_match(model, got, mistakes)
+
+
+def _first_match(model: nn.Module, got: Tensor, mistakes: dict[str, Callable[[], tuple[Tensor, Tensor]]]) -> list[str]:
+    """The hint of the first mistake whose (tokens, styles) decode to the student's image (decoded one by one)."""
+    for text, make in mistakes.items():
+        if close(got, _decode(model, *make())):
+            return [text]
+    return []
+
+
+def check_swap_style_codes(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
+    """``swap_style_codes(model, image_a, mask_a, image_b, mask_b, classes) -> image`` (easy)."""
+    def cases() -> list[Case]:
+        return [Case("batch 2, class 3", lazy(_style_case, 2, [3])),
+                Case("batch 1, the background (class 0) and class 5", lazy(_style_case, 1, [0, 5]))]
+    return run_check("swap_style_codes", student, cases, strict, quiet)
+
+
+def _shape_case(batch: int, classes: list[int], exclude_background: bool) -> Callable:
+    model = _model(exclude_background)
+    a, ma, b, mb = _inputs(batch)
+    expected = ref.transfer_shape_without_mask(model, a, ma, b, mb, classes, with_style=False)
+
+    def run(student: Callable) -> None:
+        inputs = [t.clone() for t in (a, ma, mb)]
+        got = as_tensor(student(model, *inputs, list(classes)), "the edited image")
+        if any(not torch.equal(x, y) for x, y in zip(inputs, (a, ma, mb))):
+            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
+        check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
+        if close(got, expected):
+            return
+        check_values(got, expected, "the edited image", hints=_shape_hints(model, got, a, ma, b, mb, classes))
+
+    return run
+
+
+def _shape_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor,
+                 classes: list[int]) -> list[str]:
+    tokens_a, tokens_b, styles_a = model.embed_mask(ma), model.embed_mask(mb), model.encode_style(a, ma)
+    expected_tokens = ref.swapped_tokens(model, tokens_a, tokens_b, classes)
+    unshifted = tokens_a.clone()
+    rows = [c for c in classes if c < unshifted.shape[1]]
+    unshifted[:, rows] = tokens_b[:, rows]
+    mistakes = {
+        "The style codes differ from A's: encode A's styles from A's image with A's own mask.": lambda: (
+            expected_tokens, model.encode_style(a, mb)),
+        "The image is A's reconstruction: no token was taken from B.": lambda: (tokens_a, styles_a),
+    }
+    if model.config.exclude_background:
+        mistakes = {"You swapped the wrong token rows: row k of the tokens is not class k in this model. Which "
+                    "class has no token (model.config.exclude_background)?": lambda: (unshifted, styles_a), **mistakes}
+    return _first_match(model, got, mistakes)
+
+
+def check_swap_shape_tokens(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
+    """``swap_shape_tokens(model, image_a, mask_a, mask_b, classes) -> image``: B's mask tokens of
+    ``classes`` in A, A's styles, no mask composed (medium)."""
+    def cases() -> list[Case]:
+        return [Case("batch 2, class 2, background excluded from the tokens", lazy(_shape_case, 2, [2], True)),
+                Case("batch 1, classes 1 and 4", lazy(_shape_case, 1, [1, 4], True)),
+                Case("a model that keeps a background token, class 3", lazy(_shape_case, 1, [3], False))]
+    return run_check("swap_shape_tokens", student, cases, strict, quiet)

@@ -1,0 +1,332 @@
+"""The exercises of notebooks 00–05 (docs/exercises.md).
+
+* every check accepts the solution written in the source notebook and rejects at least two typical
+  wrong answers with a hint (the wrong answers are written out below);
+* an unsolved stub reports "not yet", a crash is reported, not raised, and ``strict=True`` raises;
+* ``scripts/make_student.py`` removes every solution and hidden test, and gives the same cell sources
+  as nbgrader's own ``generate_assignment``;
+* the student notebooks run top to bottom in smoke mode with every check reporting "not yet".
+(That the solution notebooks pass every check in smoke mode is asserted by tests/test_notebooks.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import papermill
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import load_script
+from einops import rearrange
+from test_notebooks import CELL_TIMEOUT_S, smoke_parameters
+
+from ca2sis_lib import exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+make_student = load_script("scripts/make_student.py")
+
+
+def _solution_cells() -> dict[str, str]:
+    """Exercise name -> source of its solution cell in the source notebooks."""
+    found = {}
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("solution"):
+                found[meta["grade_id"].split("_", 1)[1]] = cell.source
+    return found
+
+
+SOLUTIONS = _solution_cells()
+ALL = [name for names in exercises.EXERCISES.values() for name in names]
+
+
+def solution(name: str):
+    """The function the notebook's solution cell defines (imports the notebooks have are provided)."""
+    namespace = {"torch": torch, "F": F, "np": np, "math": math, "rearrange": rearrange}
+    exec(SOLUTIONS[name], namespace)
+    return namespace[name]
+
+
+def run(name: str, student, capsys) -> tuple[bool, str]:
+    ok = getattr(exercises, f"check_{name}")(student)
+    return ok, capsys.readouterr().out
+
+
+def test_every_exercise_has_a_solution_cell_and_a_check():
+    assert sorted(SOLUTIONS) == sorted(ALL) and len(ALL) >= 10
+    assert all(hasattr(exercises, f"check_{name}") for name in ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_notebook_solution_passes(name, capsys):
+    ok, out = run(name, solution(name), capsys)
+    assert ok and "correct ✓" in out and exercises.statuses()[name] == exercises.CORRECT, out
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_stub_is_not_yet_and_strict_raises(name, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    ok, out = run(name, stub, capsys)
+    assert not ok and "not yet" in out and exercises.statuses()[name] == exercises.NOT_YET
+    with pytest.raises(exercises.ExerciseFailed):
+        getattr(exercises, f"check_{name}")(stub, strict=True)
+
+
+def test_a_crash_is_reported_not_raised_and_the_random_state_is_untouched(capsys):
+    def crashes(*args):
+        return [1, 2][5]
+
+    state = torch.random.get_rng_state()
+    ok, out = run("spade_denorm", crashes, capsys)
+    assert not ok and "IndexError" in out and exercises.statuses()["spade_denorm"] == exercises.ERROR
+    assert torch.equal(state, torch.random.get_rng_state())  # the notebook's later random draws do not change
+    assert not exercises.check_spade_denorm("not a function")
+
+
+def test_no_student_function_takes_a_name_the_notebook_uses():
+    """An unsolved stub must not replace something a later cell calls (01 imports labels_to_one_hot)."""
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        for name in exercises.EXERCISES[path.stem]:
+            users = [i for i, c in enumerate(cells) if c.cell_type == "code" and not c.metadata.get("nbgrader")
+                     and re.search(rf"(?<![\w.'\"]){name}(?![\w'\"])", c.source)]  # not model.x, "x"
+            assert not users, f"{path.name}: cells {users} use {name!r}, the name of a student's function"
+
+
+# -- typical wrong answers: each check must reject them, with a hint ---------------------------------
+def _shapes_without_exclusion(config, batch):
+    shapes = solution("tensor_shapes")(config, batch)
+    return {**shapes, "tokens": (batch, config.num_classes, config.token_size**2)}
+
+
+def _shapes_heads_after_classes(config, batch):
+    shapes = solution("tensor_shapes")(config, batch)
+    return {**shapes, "logits": [(b, k, h, y, x) for b, h, k, y, x in shapes["logits"]]}
+
+
+def _embed_keep_background(one_hot, linear, resolution, exclude):
+    return solution("embed_mask")(one_hot, linear, resolution, False)
+
+
+def _embed_bilinear(one_hot, linear, resolution, exclude):
+    one_hot = one_hot[:, int(exclude):]
+    return linear(F.interpolate(one_hot, size=(resolution, resolution), mode="bilinear").flatten(2))
+
+
+def _embed_transposed(one_hot, linear, resolution, exclude):
+    one_hot = F.interpolate(one_hot[:, int(exclude):], size=(resolution, resolution), mode="nearest")
+    return linear(one_hot.transpose(-1, -2).flatten(2))
+
+
+def _one_hot_channels_last(labels, k, ignore_index=None):
+    return solution("to_one_hot")(labels, k, ignore_index).permute(0, 2, 3, 1)
+
+
+def _one_hot_ignores_ignore(labels, k, ignore_index=None):
+    return F.one_hot(labels.clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
+
+
+def _colours_red_only(rgb, palette):
+    reds = [c[0] for c in palette]
+    return np.vectorize(lambda r: reds.index(r))(rgb[..., 0])
+
+
+def _colours_nearest(rgb, palette):
+    distance = ((rgb[:, :, None].astype(int) - np.asarray(palette)[None, None]) ** 2).sum(-1)
+    return distance.argmin(-1)
+
+
+def _spade_without_one(x, gamma, beta):
+    return solution("spade_denorm")(x, gamma - 1, beta)  # BN(x)·γ + β
+
+
+def _spade_instance_norm(x, gamma, beta):
+    normalised = (x - x.mean((2, 3), keepdim=True)) / torch.sqrt(x.var((2, 3), keepdim=True, unbiased=False) + 1e-5)
+    return normalised * (1 + gamma) + beta
+
+
+def _attention(x, styles, layer, softmax_dim=-1, scale=True, split="b n (h d) -> b h n d"):
+    q = rearrange(layer.to_q(x), split, h=layer.heads)
+    k = rearrange(layer.to_k(styles), split, h=layer.heads)
+    v = rearrange(layer.to_v(styles), split, h=layer.heads)
+    scores = q @ k.transpose(-1, -2) / (math.sqrt(q.shape[-1]) if scale else 1.0)
+    weights = scores.softmax(dim=softmax_dim)
+    return layer.to_out(rearrange(weights @ v, "b h n d -> b n (h d)")), weights
+
+
+def _loss_per_head(layers, mask):
+    return torch.stack([F.binary_cross_entropy_with_logits(lg, F.interpolate(mask, size=lg.shape[-2:])[:, None]
+                                                           .expand_as(lg)) for lg in layers]).mean()
+
+
+def _loss_bilinear(layers, mask):
+    return torch.stack([F.binary_cross_entropy_with_logits(
+        lg.mean(1), F.interpolate(mask, size=lg.shape[-2:], mode="bilinear")) for lg in layers]).mean()
+
+
+def _balanced(layers, mask, cap, weight_fn):
+    losses = []
+    for lg in layers:
+        target = F.interpolate(mask, size=lg.shape[-2:])
+        losses.append(F.binary_cross_entropy_with_logits(lg.mean(1), target, pos_weight=weight_fn(target, cap)))
+    return torch.stack(losses).mean()
+
+
+def _unclamped(layers, mask, cap):
+    return _balanced(layers, mask, cap, lambda t, c: ((t[:, 0].numel() - t.sum((0, 2, 3))) / t.sum((0, 2, 3))
+                                                      .clamp_min(1))[:, None, None])
+
+
+def _per_sample(layers, mask, cap):
+    return _balanced(layers, mask, cap, lambda t, c: ((t[0, 0].numel() - t.sum((2, 3))) / t.sum((2, 3)).clamp_min(1))
+                     .clamp(1, c)[:, :, None, None])
+
+
+def _iou_first_head(logits, mask):
+    return solution("argmax_iou")(logits[:, :1], mask)
+
+
+def _iou_zero_for_absent(logits, mask):
+    return torch.nan_to_num(solution("argmax_iou")(logits, mask), nan=0.0)
+
+
+def _auroc_ordinal(scores, target):
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    n_pos, n_neg = target.sum(), (~target).sum()
+    return (ranks[target].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
+
+
+def _auroc_negatives(scores, target):
+    return solution("auroc")(scores, ~target) if target.any() and (~target).any() else float("nan")
+
+
+def _style_global(model, a, ma, b, mb, classes):
+    return model.decode(model.embed_mask(ma), model.encode_style(b, mb)).image
+
+
+def _style_b_layout(model, a, ma, b, mb, classes):
+    styles = model.encode_style(a, ma)
+    styles[:, classes] = model.encode_style(b, mb)[:, classes]
+    return model.decode(model.embed_mask(mb), styles).image
+
+
+def _tokens_unshifted(model, a, ma, mb, classes):
+    tokens = model.embed_mask(ma)
+    tokens[:, classes] = model.embed_mask(mb)[:, classes]
+    return model.decode(tokens, model.encode_style(a, ma)).image
+
+
+def _tokens_styles_from_b_mask(model, a, ma, mb, classes):
+    tokens = model.embed_mask(ma)
+    rows = [c - int(model.config.exclude_background) for c in classes]
+    tokens[:, rows] = model.embed_mask(mb)[:, rows]
+    return model.decode(tokens, model.encode_style(a, mb)).image
+
+
+WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
+    "tensor_shapes": [(_shapes_without_exclusion, "'tokens': dimension 1"),
+                      (_shapes_heads_after_classes, "wrong order")],
+    "embed_mask": [(_embed_keep_background, "dimension 1 (K')"), (_embed_bilinear, "which interpolation mode"),
+                   (_embed_transposed, "column by column")],
+    "to_one_hot": [(_one_hot_channels_last, "wrong order"), (_one_hot_ignores_ignore, "ignore label")],
+    "colours_to_ids": [(_colours_red_only, "share a red value"), (_colours_nearest, "raise a ValueError")],
+    "spade_denorm": [(_spade_without_one, "γ = 0 and β = 0"), (_spade_instance_norm, "wrong dimensions")],
+    "class_cross_attention": [
+        (lambda x, s, layer: _attention(x, s, layer, softmax_dim=-2), "over which axis did you take the softmax"),
+        (lambda x, s, layer: _attention(x, s, layer, scale=False), "too peaked"),
+        (lambda x, s, layer: _attention(x, s, layer, split="b n (d h) -> b h n d"), "split the channels into heads")],
+    "attention_loss": [(_loss_per_head, "average first"), (_loss_bilinear, "keeps it 0/1")],
+    "balanced_attention_loss": [(_unclamped, "[1, pos_weight_max]"), (_per_sample, "not one per image")],
+    "argmax_iou": [(_iou_first_head, "single head"), (_iou_zero_for_absent, "return NaN")],
+    "auroc": [(_auroc_ordinal, "share the average of their ranks"), (_auroc_negatives, "whose ranks")],
+    "swap_style_codes": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout")],
+    "swap_shape_tokens": [(_tokens_unshifted, "wrong token rows"), (_tokens_styles_from_b_mask, "with A's own mask")],
+}
+
+
+def test_every_exercise_has_two_wrong_answers():
+    assert sorted(WRONG) == sorted(ALL) and all(len(v) >= 2 for v in WRONG.values())
+
+
+@pytest.mark.parametrize("name, wrong, phrase", [(n, w, p) for n, cases in WRONG.items() for w, p in cases],
+                         ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "")
+def test_a_wrong_answer_is_rejected_with_a_hint(name, wrong, phrase, capsys):
+    ok, out = run(name, wrong, capsys)
+    assert not ok and out.startswith("✗") and phrase in out, out
+    with pytest.raises(exercises.ExerciseFailed):
+        getattr(exercises, f"check_{name}")(wrong, strict=True, quiet=True)
+
+
+# -- student versions ----------------------------------------------------------------------------
+def _solution_lines(path: Path) -> list[str]:
+    """Distinctive lines inside the solution regions of a source notebook (code and model answers)."""
+    lines = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for region in re.findall(r"BEGIN SOLUTION\n(.*?)\n[^\n]*END SOLUTION", cell.source, flags=re.S):
+            lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 30]
+    return lines
+
+
+def test_make_student_removes_every_solution(tmp_path):
+    assert make_student.main(["--out", str(tmp_path)]) == 0
+    for path in NOTEBOOKS:
+        text = (tmp_path / path.name).read_text()
+        nb = nbformat.read(tmp_path / path.name, as_version=4)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "strict=True"):
+            assert marker not in text, f"{path.name}: {marker!r} left in the student version"
+        leaked = [line for line in _solution_lines(path) if line in text]
+        assert _solution_lines(path) and not leaked, f"{path.name}: solution text left: {leaked[:3]}"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+        assert sum("raise NotImplementedError()" in c.source for c in nb.cells) == 2  # two exercises per notebook
+        assert sum(c.source == "YOUR ANSWER HERE" for c in nb.cells) == 2  # two questions per notebook
+
+
+def test_make_student_refuses_a_solution_outside_a_solution_cell():
+    cell = nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION")
+    with pytest.raises(ValueError, match="not an nbgrader solution cell"):
+        make_student.student_cell(cell, "test")
+
+
+@pytest.mark.slow
+def test_nbgrader_generate_assignment_gives_the_same_student_version(tmp_path):
+    """nbgrader's own pipeline (validation of the cell metadata included) on notebook 04."""
+    source = NOTEBOOKS[4]
+    course = tmp_path / "course"
+    (course / "source" / "ex").mkdir(parents=True)
+    shutil.copy(source, course / "source" / "ex" / source.name)
+    (course / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = r'{course}'\n")
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ex", "--no-db", "--force"],
+                          cwd=course, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    theirs = nbformat.read(course / "release" / "ex" / source.name, as_version=4)
+    ours = make_student.student_notebook(source)
+    assert [c.source for c in theirs.cells] == [c.source for c in ours.cells]
+    assert sum(bool(c.metadata.get("nbgrader", {}).get("checksum")) for c in theirs.cells) >= 4  # graded cells
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_notebook_runs_and_reports_not_yet(path, tmp_path):
+    student = tmp_path / "student.ipynb"
+    nbformat.write(make_student.student_notebook(path), student)
+    out_dir = tmp_path / "outputs"
+    papermill.execute_notebook(str(student), str(tmp_path / "executed.ipynb"), parameters=smoke_parameters(out_dir),
+                               cwd=str(tmp_path), kernel_name="python3", execution_timeout=CELL_TIMEOUT_S,
+                               progress_bar=False)
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["exercises"] == dict.fromkeys(exercises.EXERCISES[path.stem], exercises.NOT_YET)
+    assert metrics["exercises_passed"] == 0
