@@ -6,6 +6,8 @@ from types import ModuleType
 import pytest
 import torch
 
+CELL_TIMEOUT_S = int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420"))  # per notebook cell, in smoke mode
+
 # Tests measure behaviour, not speed; two threads match the CI machine and keep runs repeatable.
 torch.set_num_threads(int(os.environ.get("CA2SIS_TEST_THREADS", "2")))
 
@@ -80,4 +82,4 @@ def smoke_runs(tmp_path_factory) -> SmokeRuns:
     copies (same layout) instead of executing the notebooks again, e.g. while working on the site."""
     reuse = os.environ.get("CA2SIS_SMOKE_OUTPUTS")
     root = Path(reuse) if reuse else tmp_path_factory.mktemp("smoke-notebooks")
-    return SmokeRuns(root, int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420")))
+    return SmokeRuns(root, CELL_TIMEOUT_S)

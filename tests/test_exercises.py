@@ -25,9 +25,9 @@ import papermill
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import load_script
+from conftest import CELL_TIMEOUT_S, load_script
 from einops import rearrange
-from test_notebooks import CELL_TIMEOUT_S, smoke_parameters
+from test_notebooks import smoke_parameters
 
 from ca2sis_lib import exercises
 
