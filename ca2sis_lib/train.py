@@ -74,6 +74,7 @@ class TrainConfig:
     vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
     regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
     ema_decay: float = 0.0  # 0 = no EMA generator
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: a short run's EMA forgets the init
     amp: str = "none"  # "none", "bf16" (CUDA or CPU) or "fp16" (CUDA, with a grad scaler)
     channels_last: bool = False  # NHWC layout: same maths, faster grouped convs on CPUs (benchmarks/bench.py)
     device: str = "auto"
@@ -491,9 +492,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         scaler.scale(g_total).backward()
         scaler.step(opt_g)
         if ema is not None:
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step)) if cfg.ema_warmup else cfg.ema_decay
             with torch.no_grad():
                 for p_ema, p in zip(ema.parameters(), generator.parameters()):
-                    p_ema.lerp_(p, 1 - cfg.ema_decay)
+                    p_ema.lerp_(p, 1 - decay)
                 for b_ema, b in zip(ema.buffers(), generator.buffers()):
                     b_ema.copy_(b)
 
