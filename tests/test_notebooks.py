@@ -71,6 +71,8 @@ def _check_03(m: dict) -> None:
     assert all(abs(v) < float("inf") for v in m["final_losses"].values())  # finite (NaN fails too)
     assert m["resume_exact"] is True and m["changed_config_refused"] is True  # 2 + 2 steps == 4 steps, bitwise
     assert m["sample_grids"] >= 1
+    assert m["ema_warmup"] is True and m["seconds_per_step"] > 0  # the default: an EMA meaningful after 200 steps
+    assert {"psnr", "ssim"} <= set(m["run_quality"]) and {"psnr", "ssim"} <= set(m["run_quality_raw"])
     if m["shipped_available"]:
         assert m["shipped_quality"]["psnr"] > 15
 
@@ -126,6 +128,11 @@ def _check_05(m: dict) -> None:
     assert m["shape_tokens_vs_channels_max_difference"] < 1e-5  # one shared Linear per channel: same edit
     assert len(m["shape_interpolation_iou_with_b"]) == 5
     assert m["noise_diversity_mean_abs"] > 0.01 and m["noise_reproducible"]  # different z, different images
+    for key in ("noise_diversity_mean_abs", "real_style_diversity_mean_abs", "gaussian_codes_diversity_mean_abs"):
+        assert 0 <= m[key] <= 1, key  # pixel values in [0, 1]: the scale the notebook states
+    for key in ("noise_parser_miou", "gaussian_codes_parser_miou", "reconstruction_parser_miou"):
+        assert 0 <= m[key] <= 1, key  # the failure of noise-driven samples, measured
+    assert isinstance(m["shape_parts_lost"], dict) and 0 <= m["shape_composed_mask_miou"] <= 1
     assert m["sean_refuses_mask_free_shape_edit"]
     assert m["editor_runs_for_irrelevant_change"] == 0 and m["editor_refused_empty_classes"]
     assert "shape: tokens" in m["editor_operations"] and m["editor_export_bytes"] > 0
