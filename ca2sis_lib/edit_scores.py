@@ -56,10 +56,14 @@ class ToyPairs:
         return ToyPairs(self.images_a[idx], self.labels_a[idx], self.images_b[idx], self.labels_b[idx],
                         [self.scenes_a[i] for i in idx], [self.scenes_b[i] for i in idx])
 
-    def with_class(self, cls: int) -> ToyPairs:
-        """The pairs where ``cls`` is visible in both A and B (an edit of an absent class is undefined)."""
+    def has_class(self, cls: int) -> Tensor:
+        """(N,) bool: ``cls`` is visible in both A and B (an edit of an absent class is undefined)."""
         has = lambda labels: (labels == cls).flatten(1).any(1)
-        return self.subset(has(self.labels_a) & has(self.labels_b))
+        return has(self.labels_a) & has(self.labels_b)
+
+    def with_class(self, cls: int) -> ToyPairs:
+        """The pairs where ``cls`` is visible in both A and B."""
+        return self.subset(self.has_class(cls))
 
 
 def toy_pairs(count: int, size: int = 64, seed: int = 0, split: str = "test") -> ToyPairs:
@@ -96,35 +100,88 @@ def _on(model: SemanticGenerator, *tensors: Tensor) -> list[Tensor]:
     return [t.to(device) for t in tensors]
 
 
-def style_transfer_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int) -> dict[str, Any]:
-    """Local style transfer of class ``cls`` from B to A, against ``render(A.layout, A.style with B's cls)``."""
-    pairs = pairs.with_class(cls)
-    if not len(pairs.images_a):
+def per_sample_iou(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """IoU of every class in every sample, (N, K); NaN where a class is in neither map.
+
+    The per-sample view of ``segmentation_scores``: a bootstrap over pairs needs one number per pair,
+    and ``nanmean(dim=1)`` of this gives each sample's mIoU over the classes it shows."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    classes = torch.arange(num_classes).view(1, -1, 1, 1)
+    p, t = pred.unsqueeze(1) == classes, target.unsqueeze(1) == classes  # (N, K, H, W) each
+    inter, union = (p & t).flatten(2).sum(2).float(), (p | t).flatten(2).sum(2).float()  # (N, K)
+    return (inter / union.clamp_min(1)).where(union > 0, torch.nan)
+
+
+def _listed(values: Tensor) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _cached(cache: dict[str, Tensor] | None, key: str, make: Callable[[], Tensor]) -> Tensor:
+    """``make()``, computed once per ``cache`` (a dict the caller keeps for one model and one ToyPairs)."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _style_edit(model: SemanticGenerator, pairs: ToyPairs, cls: int, cache: dict[str, Tensor] | None) -> Tensor:
+    """The model's transfer of ``cls`` from B to A on ``pairs.with_class(cls)`` (on the CPU)."""
+    def make() -> Tensor:
+        p = pairs.with_class(cls)
+        a, la, b, lb = _on(model, p.images_a, p.labels_a, p.images_b, p.labels_b)
+        return transfer_style(model, a, la, b, lb, classes=[cls]).cpu()
+    return _cached(cache, f"style edit {cls}", make)
+
+
+def _reconstruction(model: SemanticGenerator, pairs: ToyPairs, cache: dict[str, Tensor] | None) -> Tensor:
+    """The model's reconstruction of every A (on the CPU)."""
+    make = lambda: reconstruct(model, *_on(model, pairs.images_a, pairs.labels_a)).cpu()
+    return _cached(cache, "reconstruction", make)
+
+
+def style_transfer_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, per_pair: bool = False,
+                          cache: dict[str, Tensor] | None = None) -> dict[str, Any]:
+    """Local style transfer of class ``cls`` from B to A, against ``render(A.layout, A.style with B's cls)``.
+
+    ``per_pair``: also return ``"per_pair"``, each score for every pair (in the order of
+    ``pairs.with_class(cls)``, the same for every model), for paired bootstrap intervals.
+    ``cache``: a dict kept by the caller for *one model and one* ``pairs``; the reconstructions and
+    edits are computed once and reused by the other scores (``light_consistency_scores``,
+    ``robustness_curve``), which gives the same numbers in less time."""
+    keep = pairs.has_class(cls)
+    if not keep.any():
         raise ValueError(f"class {cls} is visible in no pair: choose another class or more pairs")
-    a, la, b, lb = _on(model, pairs.images_a, pairs.labels_a, pairs.images_b, pairs.labels_b)
-    edited = transfer_style(model, a, la, b, lb, classes=[cls]).cpu()
-    recon = reconstruct(model, a, la).cpu()
+    edited = _style_edit(model, pairs, cls, cache)
+    pairs_all, pairs = pairs, pairs.subset(keep)
+    recon = _reconstruction(model, pairs_all, cache)[keep] if cache is not None else _reconstruction(model, pairs, None)
     ideal = render_batch([(lay, transfer_class_style(sty, sb, [cls])) for (lay, sty), (_, sb)
                           in zip(pairs.scenes_a, pairs.scenes_b)], pairs.size)
     inside = pairs.labels_a == cls
-    return {
-        "pairs": len(edited),
-        "error_in_class": _nanmean(masked_rmse(edited, ideal, inside)),
-        "reconstruction_error_in_class": _nanmean(masked_rmse(recon, pairs.images_a, inside)),
-        "unedited_error_in_class": _nanmean(masked_rmse(pairs.images_a, ideal, inside)),  # doing nothing
-        "leakage": _nanmean(masked_mean_abs(edited, recon, ~inside)),
-        "error_outside_class": _nanmean(masked_rmse(edited, ideal, ~inside)),
+    each = {  # (N,) per score
+        "error_in_class": masked_rmse(edited, ideal, inside),
+        "reconstruction_error_in_class": masked_rmse(recon, pairs.images_a, inside),
+        "unedited_error_in_class": masked_rmse(pairs.images_a, ideal, inside),  # doing nothing
+        "leakage": masked_mean_abs(edited, recon, ~inside),
+        "error_outside_class": masked_rmse(edited, ideal, ~inside),
     }
+    scores: dict[str, Any] = {"pairs": len(edited), **{k: _nanmean(v) for k, v in each.items()}}
+    if per_pair:
+        scores["per_pair"] = {k: _listed(v) for k, v in each.items()}
+    return scores
 
 
-def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, min_light_gap: float = 0.05
-                             ) -> dict[str, Any]:
+def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, min_light_gap: float = 0.05,
+                             per_pair: bool = False, cache: dict[str, Tensor] | None = None) -> dict[str, Any]:
     """Is the transferred class lit by A's light (right) or does it keep B's (a paste)?
 
     Only pairs whose two lights differ inside the class by at least ``min_light_gap`` (RMSE of the
-    two ideal renders there) count: elsewhere the question has no answer.
+    two ideal renders there) count: elsewhere the question has no answer. Which pairs count depends
+    on the renders only, so every model is scored on the same pairs (``per_pair`` lists them in order).
+    ``cache``: as in ``style_transfer_scores`` (the edit is the same one).
     """
-    pairs = pairs.with_class(cls)
+    full, pairs = pairs, pairs.with_class(cls)
     ideal_a, ideal_b = [], []
     for (lay, sa), (_, sb) in zip(pairs.scenes_a, pairs.scenes_b):
         mixed = transfer_class_style(sa, sb, [cls])
@@ -135,20 +192,32 @@ def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int
     keep = masked_rmse(ideal_a, ideal_b, inside) >= min_light_gap
     if not keep.any():
         raise ValueError(f"no pair has lights that differ inside class {cls} by {min_light_gap}: use more pairs")
-    pairs, ideal_a, ideal_b, inside = pairs.subset(keep), ideal_a[keep], ideal_b[keep], inside[keep]
-    a, la, b, lb = _on(model, pairs.images_a, pairs.labels_a, pairs.images_b, pairs.labels_b)
-    edited = transfer_style(model, a, la, b, lb, classes=[cls]).cpu()
+    ideal_a, ideal_b, inside = ideal_a[keep], ideal_b[keep], inside[keep]
+    if cache is None:  # only the pairs that count
+        p = pairs.subset(keep)
+        a, la, b, lb = _on(model, p.images_a, p.labels_a, p.images_b, p.labels_b)
+        edited = transfer_style(model, a, la, b, lb, classes=[cls]).cpu()
+    else:  # the edit of every pair showing the class, made once
+        edited = _style_edit(model, full, cls, cache)[keep]
     to_a, to_b = masked_rmse(edited, ideal_a, inside), masked_rmse(edited, ideal_b, inside)
-    return {"pairs": len(edited), "error_to_a_light": _nanmean(to_a), "error_to_b_light": _nanmean(to_b),
-            "fraction_lit_like_a": float((to_a < to_b).float().mean())}
+    lit_like_a = (to_a < to_b).float()  # (N,): 1 where the edit is closer to the render under A's light
+    scores: dict[str, Any] = {"pairs": len(edited), "error_to_a_light": _nanmean(to_a),
+                              "error_to_b_light": _nanmean(to_b), "fraction_lit_like_a": float(lit_like_a.mean())}
+    if per_pair:
+        scores["per_pair"] = {"lit_like_a": _listed(lit_like_a), "error_to_a_light": _listed(to_a),
+                              "error_to_b_light": _listed(to_b)}
+    return scores
 
 
 def shape_transfer_scores(model: SemanticGenerator, segmenter: nn.Module, pairs: ToyPairs, cls: int,
-                          method: str = "tokens") -> dict[str, Any]:
+                          method: str = "tokens", per_pair: bool = False) -> dict[str, Any]:
     """Shape of ``cls`` from B (at B's image position), style from A.
 
     ``method``: "tokens" (CA²-SIS mask-token swap, no mask made), "mask" (CA²-SIS: one-hot channels
     swapped; SPADE family: ``compose_masks``). Ideal: ``transfer_part_shape(A, B, [cls], align=False)``.
+    ``miou`` and ``class_iou`` pool the pixels of all pairs; ``per_pair`` adds each pair's own mIoU
+    (over the classes it shows), the moved class's IoU, and the parser's scores on the ideal render
+    (what a perfect edit would get: the judge's ceiling).
     """
     pairs = pairs.with_class(cls)
     ideal_scenes = [(transfer_part_shape(la, lb, [cls], align=False), sa)
@@ -163,10 +232,18 @@ def shape_transfer_scores(model: SemanticGenerator, segmenter: nn.Module, pairs:
     else:
         raise ValueError(f"method must be 'tokens' or 'mask', got {method!r}")
     edited = edited.cpu()
-    scores = segmentation_scores(segmenter.predict(edited), ideal_labels, segmenter.num_classes)
+    predicted = segmenter.predict(edited)
+    scores = segmentation_scores(predicted, ideal_labels, segmenter.num_classes)
     class_iou = scores["iou_per_class"].get(cls, float("nan"))
-    return {"pairs": len(edited), "miou": scores["miou"], "class_iou": class_iou,
-            "psnr": float(psnr(edited, ideal_images).mean())}
+    result: dict[str, Any] = {"pairs": len(edited), "miou": scores["miou"], "class_iou": class_iou,
+                              "psnr": float(psnr(edited, ideal_images).mean())}
+    if per_pair:
+        ious = per_sample_iou(predicted, ideal_labels, segmenter.num_classes)  # (N, K)
+        ceiling = per_sample_iou(segmenter.predict(ideal_images), ideal_labels, segmenter.num_classes)
+        result["per_pair"] = {"miou": _listed(ious.nanmean(1)), "class_iou": _listed(ious[:, cls]),
+                              "ceiling_miou": _listed(ceiling.nanmean(1)),
+                              "ceiling_class_iou": _listed(ceiling[:, cls])}
+    return result
 
 
 # -- mask corruptions ------------------------------------------------------------------------
@@ -223,21 +300,32 @@ def corrupt(labels: Tensor, kind: str, level: float, num_classes: int, seed: int
 
 def robustness_curve(model: SemanticGenerator, segmenter: nn.Module, images: Tensor, labels: Tensor,
                      kinds: dict[str, Sequence[float]] | None = None, seed: int = 0,
-                     on_point: Callable[[str, float], None] | None = None) -> list[dict[str, Any]]:
+                     on_point: Callable[[str, float], None] | None = None,
+                     per_pair: bool = False, clean: Tensor | None = None) -> list[dict[str, Any]]:
     """Reconstruct from corrupted masks; one row per (kind, level) with PSNR (vs the clean image),
-    parser mIoU (vs the clean layout) and the fraction of mask pixels the corruption changed."""
+    parser mIoU (vs the clean layout) and the fraction of mask pixels the corruption changed.
+    ``per_pair`` adds ``psnr_per_sample`` (one PSNR per image, for paired intervals). A corruption
+    that changes nothing (level 0) reuses one clean reconstruction: ``clean`` when given (the
+    model's reconstruction of ``images`` from ``labels``), else the first one computed."""
     kinds = NOISE_LEVELS if kinds is None else kinds
     k = model.config.num_classes
     rows = []
     for kind, levels in kinds.items():
         for level in levels:
             noisy = corrupt(labels, kind, level, k, seed)
-            x, m = _on(model, images, noisy)
-            out = reconstruct(model, x, m).cpu()
+            unchanged = torch.equal(noisy, labels)
+            if unchanged and clean is not None:
+                out = clean
+            else:
+                out = reconstruct(model, *_on(model, images, noisy)).cpu()
+                clean = out if unchanged else clean
+            each = psnr(out, images)  # (N,)
             rows.append({"kind": kind, "level": float(level),
                          "changed_pixels": float((noisy != labels).float().mean()),
-                         "psnr": float(psnr(out, images).mean()),
+                         "psnr": float(each.mean()),
                          "miou": segmentation_scores(segmenter.predict(out), labels, k)["miou"]})
+            if per_pair:
+                rows[-1]["psnr_per_sample"] = _listed(each)
             if on_point is not None:
                 on_point(kind, level)
     return rows
@@ -250,7 +338,8 @@ def class_index(name_or_index: int | str) -> int:
 
 
 __all__ = [
-    "ToyPairs", "toy_pairs", "render_batch", "masked_rmse", "masked_mean_abs", "style_transfer_scores",
+    "ToyPairs", "toy_pairs", "render_batch", "masked_rmse", "masked_mean_abs", "per_sample_iou",
+    "style_transfer_scores",
     "light_consistency_scores", "shape_transfer_scores", "flip_labels", "jitter_boundaries", "add_blobs",
     "NOISE_LEVELS", "corrupt", "robustness_curve", "class_index",
 ]

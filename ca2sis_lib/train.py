@@ -27,7 +27,7 @@ from .checkpoint_io import tensor_digest
 from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
 from .training.run import Run, append_csv, average_across_ranks, lr_factor, save_grid, setup_run, truncate_log
-from .training.steps import discriminator_step, generator_step, set_learning_rates, update_ema
+from .training.steps import discriminator_step, ema_decay_at, generator_step, set_learning_rates, update_ema
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         noise = torch.randn(real.shape[0], getattr(run.model_config, "noise_dim", 1), device=run.device)
 
         fake, losses = generator_step(run, real, one_hot, noise)
-        update_ema(run.ema, run.generator, cfg.ema_decay)
+        update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))
         losses["d_hinge"] = discriminator_step(run, real, one_hot, noise, fake)
 
         record(run, step, losses)

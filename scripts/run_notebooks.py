@@ -4,7 +4,9 @@
 
 Each notebook runs with ``OUTPUT_DIR=<out>/<notebook>`` (its figures and metrics.json land there)
 and the executed copy is written to ``<out>/<notebook>.ipynb``. Working directory: ``<out>/work``,
-so data the notebooks generate stays out of the source tree.
+so data the notebooks generate stays out of the source tree. One line per code cell says which
+cell is running and how long the notebook has taken (``ca2sis_lib.notebook_runner``); ``--quiet``
+prints only one line per notebook.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import papermill
+from ca2sis_lib.notebook_runner import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +27,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="SMOKE=True: the tiny CI-sized run")
     parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes to run")
     parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--quiet", action="store_true", help="no per-cell progress lines")
     args = parser.parse_args()
 
     out = Path(args.out).resolve()
@@ -33,17 +36,13 @@ def main() -> int:
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if args.only:
         notebooks = [nb for nb in notebooks if any(nb.stem.startswith(p) for p in args.only)]
-    failed = []
+    failed, begin = [], time.time()
     for nb in notebooks:
         start = time.time()
         print(f"--> {nb.name}", flush=True)
         try:
-            papermill.execute_notebook(
-                str(nb), str(out / nb.name),
-                parameters={"SMOKE": args.smoke, "OUTPUT_DIR": str(out / nb.stem)},
-                cwd=str(work), kernel_name="python3", execution_timeout=args.cell_timeout,
-                progress_bar=False,
-            )
+            execute(nb, out / nb.name, parameters={"SMOKE": args.smoke, "OUTPUT_DIR": str(out / nb.stem)},
+                    cwd=work, timeout=args.cell_timeout, progress=not args.quiet)
             print(f"    ok in {time.time() - start:.0f} s -> {out / nb.name}", flush=True)
         except Exception as error:  # keep going: report every failing notebook at the end
             failed.append(nb.name)
@@ -51,7 +50,7 @@ def main() -> int:
     if failed:
         print(f"failed notebooks: {failed}")
         return 1
-    print(f"all {len(notebooks)} notebooks executed; outputs under {out}")
+    print(f"all {len(notebooks)} notebooks executed in {time.time() - begin:.0f} s; outputs under {out}")
     return 0
 
 

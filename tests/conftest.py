@@ -50,7 +50,7 @@ class SmokeRuns:
         self.failures: dict[str, BaseException] = {}
 
     def run(self, notebook: Path) -> Path:
-        import papermill
+        from ca2sis_lib.notebook_runner import execute
 
         executed = self.root / notebook.name
         if notebook.name in self.failures:
@@ -59,11 +59,10 @@ class SmokeRuns:
             work = self.root / "work" / notebook.stem
             work.mkdir(parents=True)
             try:
-                papermill.execute_notebook(
-                    str(notebook), str(executed) + ".partial",
-                    parameters={"SMOKE": True, "OUTPUT_DIR": str(self.root / notebook.stem)},
-                    cwd=str(work), kernel_name="python3", execution_timeout=self.cell_timeout_s, progress_bar=False,
-                )
+                # one progress line per cell: pytest captures it and shows it only when a test fails
+                execute(notebook, str(executed) + ".partial",
+                        parameters={"SMOKE": True, "OUTPUT_DIR": str(self.root / notebook.stem)},
+                        cwd=work, timeout=self.cell_timeout_s)
             except BaseException as error:
                 self.failures[notebook.name] = error
                 raise

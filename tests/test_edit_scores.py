@@ -16,6 +16,7 @@ from ca2sis_lib.edit_scores import (
     light_consistency_scores,
     masked_mean_abs,
     masked_rmse,
+    per_sample_iou,
     render_batch,
     robustness_curve,
     shape_transfer_scores,
@@ -48,6 +49,24 @@ def test_masked_errors_known_answers():
 def test_ideal_render_of_the_pair_is_the_dataset_image(pairs):
     again = render_batch(pairs.scenes_a, pairs.size)
     assert torch.allclose(again, pairs.images_a, atol=1e-5)
+
+
+def test_per_sample_iou_known_answers():
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    target[:, :, 2:] = 1  # half class 0, half class 1
+    pred = target.clone()
+    pred[1, :, 1] = 1  # sample 1: one column of class 0 predicted as 1
+    ious = per_sample_iou(pred, target, 3)
+    assert ious.shape == (2, 3) and torch.isnan(ious[:, 2]).all()  # class 2 in neither map: NaN, not 1
+    assert ious[0, :2].tolist() == [1.0, 1.0]
+    assert ious[1, 0].item() == pytest.approx(4 / 8) and ious[1, 1].item() == pytest.approx(8 / 12)
+    # pooled over one sample it is segmentation_scores' per-class IoU
+    from ca2sis_lib.metrics import segmentation_scores
+
+    pooled = segmentation_scores(pred[1:], target[1:], 3)["iou_per_class"]
+    assert [pooled[c] for c in (0, 1)] == pytest.approx(ious[1, :2].tolist())
+    with pytest.raises(ValueError, match="differ in shape"):
+        per_sample_iou(pred, target[:1], 3)
 
 
 def test_the_ideal_style_edit_changes_only_the_class_and_its_rim(pairs):
@@ -99,6 +118,42 @@ def test_style_transfer_scores_on_the_shipped_models(shipped, pairs):
         s = style_transfer_scores(model, pairs, HAIR)
         assert s["pairs"] > 0 and 0 <= s["leakage"] < 0.2
         assert s["error_in_class"] < s["unedited_error_in_class"]  # the edit moves towards the ideal
+
+
+def test_per_pair_scores_agree_with_the_means(shipped, pairs):
+    ca2sis, sean, segmenter = shipped
+    for model in (ca2sis, sean):  # same pairs, same order for every model: differences can be paired
+        s = style_transfer_scores(model, pairs, HAIR, per_pair=True)
+        assert len(s["per_pair"]["leakage"]) == s["pairs"] == len(pairs.with_class(HAIR).images_a)
+        assert sum(s["per_pair"]["leakage"]) / s["pairs"] == pytest.approx(s["leakage"], rel=1e-5)
+    light = light_consistency_scores(ca2sis, pairs, HAIR, min_light_gap=0.0, per_pair=True)
+    assert sum(light["per_pair"]["lit_like_a"]) / light["pairs"] == pytest.approx(light["fraction_lit_like_a"])
+    shape = shape_transfer_scores(ca2sis, segmenter, pairs, HAIR, "tokens", per_pair=True)
+    each = shape["per_pair"]
+    assert len(each["miou"]) == len(each["ceiling_class_iou"]) == shape["pairs"]
+    assert all(0.0 <= v <= 1.0 for v in each["miou"] + each["ceiling_miou"])
+    rows = robustness_curve(ca2sis, segmenter, pairs.images_a, pairs.labels_a, {"label_flips": (0.0,)},
+                            per_pair=True)
+    assert sum(rows[0]["psnr_per_sample"]) / len(pairs.images_a) == pytest.approx(rows[0]["psnr"], rel=1e-5)
+
+
+def test_a_shared_cache_gives_the_same_scores(shipped, pairs):
+    ca2sis, _, segmenter = shipped
+    cache: dict = {}
+    for cls in (HAIR, CLASS_ID["skin"]):
+        plain = style_transfer_scores(ca2sis, pairs, cls)
+        cached = style_transfer_scores(ca2sis, pairs, cls, cache=cache)
+        assert plain == pytest.approx(cached, rel=1e-4, abs=1e-6)
+        light = light_consistency_scores(ca2sis, pairs, cls, min_light_gap=0.0)
+        assert light == pytest.approx(light_consistency_scores(ca2sis, pairs, cls, min_light_gap=0.0, cache=cache),
+                                      rel=1e-4, abs=1e-6)
+    assert set(cache) == {"reconstruction", f"style edit {HAIR}", f"style edit {CLASS_ID['skin']}"}
+    kinds = {"label_flips": (0.0, 0.15), "boundary_jitter": (0, 2)}
+    plain = robustness_curve(ca2sis, segmenter, pairs.images_a, pairs.labels_a, kinds)
+    reused = robustness_curve(ca2sis, segmenter, pairs.images_a, pairs.labels_a, kinds, clean=cache["reconstruction"])
+    for a, b in zip(plain, reused, strict=True):
+        assert a["kind"] == b["kind"] and a["level"] == b["level"]
+        assert (a["psnr"], a["miou"]) == pytest.approx((b["psnr"], b["miou"]), rel=1e-4)
 
 
 def test_light_consistency_and_shape_scores(shipped, pairs):

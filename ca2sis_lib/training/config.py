@@ -48,6 +48,7 @@ class TrainConfig:
     vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
     regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
     ema_decay: float = 0.0  # 0 = no EMA generator
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: a short run's EMA forgets the init
     amp: str = "none"  # "none", "bf16" (CUDA or CPU) or "fp16" (CUDA, with a grad scaler)
     channels_last: bool = False  # NHWC layout: same maths, faster grouped convs on CPUs (benchmarks/bench.py)
     device: str = "auto"

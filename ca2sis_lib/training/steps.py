@@ -1,7 +1,7 @@
 """One training step in named parts, as the loop in :mod:`ca2sis_lib.train` and the benchmarks call them.
 
     generator_step      L_G = λ_GAN·L_GAN + λ_FM·L_FM + λ_VGG·L_VGG (or λ_L1·L1) + λ_att·L_att, then Adam
-    update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ
+    update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ   (decay from ema_decay_at: optional warm-up)
     discriminator_step  L_D = hinge(D(real)) + hinge(−D(fake)), then Adam
 
 The generator and the discriminator see fake and real in one batch (``torch.cat([fake, real])``):
@@ -66,6 +66,12 @@ def generator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> tu
     run.scaler.scale(losses["g_total"]).backward()
     run.scaler.step(run.opt_g)
     return fake, losses
+
+
+def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
+    """The EMA's decay at ``step``: ``decay``, or with warm-up ``min(decay, (1 + step) / (10 + step))``,
+    so that after a few hundred steps the average no longer holds a fifth of the random initialisation."""
+    return min(decay, (1 + step) / (10 + step)) if warmup else decay
 
 
 @torch.no_grad()
