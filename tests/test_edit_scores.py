@@ -61,7 +61,7 @@ def test_per_sample_iou_known_answers():
     assert ious[0, :2].tolist() == [1.0, 1.0]
     assert ious[1, 0].item() == pytest.approx(4 / 8) and ious[1, 1].item() == pytest.approx(8 / 12)
     # pooled over one sample it is segmentation_scores' per-class IoU
-    from ca2sis_lib.metrics import segmentation_scores
+    from ca2sis_lib.image_metrics import segmentation_scores
 
     pooled = segmentation_scores(pred[1:], target[1:], 3)["iou_per_class"]
     assert [pooled[c] for c in (0, 1)] == pytest.approx(ious[1, :2].tolist())
