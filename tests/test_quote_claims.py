@@ -65,3 +65,14 @@ def test_docs_claims_lists_every_claim_id_and_is_up_to_date_with_quality_json():
     assert qc.update(text, None, quality) == text, "run python scripts/quote_claims.py"
     miou = quality["ca2sis_tiny_toy"]["attention_miou"]["cross@32"]
     assert f"| `cross@32` | {miou:.2f} |" in text
+
+
+def test_docs_claims_quotes_the_recorded_full_run_of_notebook_02():
+    """The verdict table is the recorded full (non-smoke) run's, re-rendered byte for byte."""
+    recorded = qc.ROOT / "docs" / "data" / "02_spade_vs_cross_attention.metrics.json"
+    metrics = json.loads(recorded.read_text())
+    assert not metrics.get("smoke") and set(metrics["claims"]) >= {"C1a", "C1b", "C4", "C5", "C6a", "C6b"}
+    text = qc.DOCS.read_text(encoding="utf-8")
+    quality = json.loads(qc.QUALITY.read_text())
+    assert qc.update(text, metrics, quality, metrics_source=recorded.relative_to(qc.ROOT).as_posix()) == text, (
+        "run python scripts/quote_claims.py --metrics docs/data/02_spade_vs_cross_attention.metrics.json")
