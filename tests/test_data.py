@@ -525,7 +525,8 @@ def test_preflight_catches_a_truncated_png_before_step_one(toy_dir, tmp_path):
     png.write_bytes(png.read_bytes()[:-40])  # cut off, as by a failed copy
     label = split / "labels" / "000001.png"
     label.write_bytes(label.read_bytes()[:-40])
-    with pytest.raises(DataError, match=r"(?s)2 problem\(s\).*before the first step.*000003.png: cannot read this image"):
+    cut_off = r"(?s)2 problem\(s\).*before the first step.*000003.png: cannot read this image"
+    with pytest.raises(DataError, match=cut_off):
         build_dataset(_train_cfg(split), 12, 64)
     report = scan_split(SegmentationFolder(split).pairs, 12, max_label_reads=3)
     assert len(report.problems) == 2 and "000001.png: cannot read this label map" in report.problems[0]
