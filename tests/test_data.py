@@ -530,7 +530,7 @@ def test_preflight_catches_a_truncated_png_before_step_one(toy_dir, tmp_path):
         build_dataset(_train_cfg(split), 12, 64)
     report = scan_split(SegmentationFolder(split).pairs, 12, max_label_reads=3)
     assert len(report.problems) == 2 and "000001.png: cannot read this label map" in report.problems[0]
-    assert label_sample(10, 3) == [0, 4, 9] and label_sample(3, 5) == [0, 1, 2]
+    assert label_sample(10, 3) == [0, 4, 9] and label_sample(3, 5) == [0, 1, 2] and label_sample(5, 1) == [0]
 
 
 def test_preflight_checks_label_values_sizes_and_the_ignore_label(tmp_path):

@@ -92,8 +92,8 @@ def _checked(job: tuple) -> str | None:
 
 def label_sample(count: int, max_reads: int) -> list[int]:
     """All indices, or ``max_reads`` of them evenly spaced (first and last included)."""
-    if count <= max_reads:
-        return list(range(count))
+    if count <= max_reads or max_reads < 2:
+        return list(range(min(count, max(max_reads, 0))))
     return sorted({round(i * (count - 1) / (max_reads - 1)) for i in range(max_reads)})
 
 
