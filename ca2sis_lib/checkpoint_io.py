@@ -3,24 +3,99 @@
 A checkpoint is a plain dict of tensors, numbers, strings and lists, so it loads with
 ``torch.load(..., weights_only=True)`` (no pickled code runs). It is first written to a temporary
 file in the same folder and then renamed over the old one: a run killed while saving leaves the
-previous checkpoint intact, never a half-written file.
+previous checkpoint intact, never a half-written file; the next run in that folder deletes such
+leftovers (:func:`remove_partial_writes`). A failed write (a full disk, a read-only folder) raises
+:class:`CheckpointWriteError`: one line naming the folder, the system's reason and what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the message names the folder, the reason and the fix."""
+
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def partial_write_pattern(name: str) -> re.Pattern[str]:
+    """The names :func:`save_atomic` gives its temporary files for ``name`` (``.name.XXXXXXXX.tmp``)."""
+    return re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}{re.escape(_TEMP_SUFFIX)}")
+
+
+def remove_partial_writes(folder: str | Path, name: str, older_than: float | None = None) -> list[Path]:
+    """Delete what interrupted :func:`save_atomic` calls for ``folder/name`` left behind (only files
+    of its own temporary pattern, last modified before ``older_than``, default now); returns them."""
+    folder, limit = Path(folder), time.time() if older_than is None else older_than
+    pattern = partial_write_pattern(name)
+    removed = []
+    for path in folder.glob(f".{name}.*{_TEMP_SUFFIX}") if folder.is_dir() else ():
+        if pattern.fullmatch(path.name) and path.is_file() and path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _os_error_in(error: BaseException) -> OSError | None:
+    """The OSError behind ``error``: itself, or one torch wrapped (``[enforce fail at inline_container.cc]``)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+def _write_error(error: BaseException, path: Path) -> CheckpointWriteError | None:
+    """One clear error for a failed write, or None when ``error`` is not about writing the file."""
+    os_error = _os_error_in(error)
+    if os_error is None and not (isinstance(error, RuntimeError) and "inline_container" in str(error)):
+        return None
+    code = getattr(os_error, "errno", None)
+    reason = f"{os.strerror(code)} (errno {code})" if code else str(os_error or error).strip()
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        fix = "free space there or choose another --out (out_dir)"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the folder writable or choose another --out (out_dir)"
+    else:
+        fix = "check the disk, or choose another --out (out_dir)"
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB free there"
+    except OSError:
+        free = ""
+    message = f"could not write {path.name} to {path.parent}: {reason}{free}; {fix}"
+    clear = CheckpointWriteError(message)  # OSError(code, text) would print as "[Errno 28] text"
+    clear.errno = code or errno.EIO
+    return clear
+
+
 def save_atomic(obj: Any, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_via_temporary_file(obj, path)
+    except (OSError, RuntimeError) as error:
+        clear = _write_error(error, path)
+        if clear is None:
+            raise
+        raise clear from error
+    return path
+
+
+def _save_via_temporary_file(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
@@ -33,7 +108,6 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

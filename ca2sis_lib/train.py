@@ -21,38 +21,41 @@ from typing import Any
 
 import torch
 import torch.distributed as torch_dist
-import yaml
 
-from .checkpoint_io import tensor_digest
+from .checkpoint_io import CheckpointWriteError, tensor_digest
+from .data.check import DataError
 from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
+from .training.lock import RunLockedError
+from .training.resume import ResumeError
 from .training.run import Run, append_csv, average_across_ranks, lr_factor, save_grid, setup_run, truncate_log
 from .training.steps import discriminator_step, ema_decay_at, generator_step, set_learning_rates, update_ema
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    run = setup_run(cfg)
-    begin(run)
-    palette = getattr(run.dataset, "palette", None)  # the toy faces and folders with dataset.json have one
-    start_time = time.time()
-    for step, batch in zip(range(run.start_step, run.end_step), run.batches()):
-        torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + run.dist.rank)  # this step's noise, on this rank
-        set_learning_rates(run, lr_factor(step, cfg))
-        real = batch["image"].to(run.device, memory_format=run.layout)  # (B, 3, H, W) in [-1, 1]
-        one_hot = as_one_hot(batch["label"].to(run.device), run.model_config.num_classes,
-                             getattr(run.model_config, "ignore_index", None)).contiguous(memory_format=run.layout)
-        noise = torch.randn(real.shape[0], getattr(run.model_config, "noise_dim", 1), device=run.device)
+    run = setup_run(cfg)  # takes the run folder: a second run on it stops here
+    with run:  # releases the folder at the end, after an error too
+        begin(run)
+        palette = getattr(run.dataset, "palette", None)  # the toy faces and folders with dataset.json have one
+        start_time = time.time()
+        for step, batch in zip(range(run.start_step, run.end_step), run.batches()):
+            torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + run.dist.rank)  # this step's noise, on this rank
+            set_learning_rates(run, lr_factor(step, cfg))
+            real = batch["image"].to(run.device, memory_format=run.layout)  # (B, 3, H, W) in [-1, 1]
+            one_hot = as_one_hot(batch["label"].to(run.device), run.model_config.num_classes,
+                                 getattr(run.model_config, "ignore_index", None)).contiguous(memory_format=run.layout)
+            noise = torch.randn(real.shape[0], getattr(run.model_config, "noise_dim", 1), device=run.device)
 
-        fake, losses = generator_step(run, real, one_hot, noise)
-        update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))
-        losses["d_hinge"] = discriminator_step(run, real, one_hot, noise, fake)
+            fake, losses = generator_step(run, real, one_hot, noise)
+            update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))
+            losses["d_hinge"] = discriminator_step(run, real, one_hot, noise, fake)
 
-        record(run, step, losses)
-        if run.dist.is_main and palette is not None and _due(step, cfg.sample_every, run.end_step):
-            save_grid(run.out_dir / "samples" / f"step_{step + 1:07d}.png", batch["label"], real, fake, palette)
-        if _due(step, cfg.checkpoint_every, run.end_step):
-            run.save(step + 1)
-    return finish(run, time.time() - start_time)
+            record(run, step, losses)
+            if run.dist.is_main and palette is not None and _due(step, cfg.sample_every, run.end_step):
+                save_grid(run.out_dir / "samples" / f"step_{step + 1:07d}.png", batch["label"], real, fake, palette)
+            if _due(step, cfg.checkpoint_every, run.end_step):
+                run.save(step + 1)
+        return finish(run, time.time() - start_time)
 
 
 def _due(step: int, every: int, end_step: int) -> bool:
@@ -65,8 +68,7 @@ def begin(run: Run) -> None:
 
     if run.dist.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
-        resolved = {"train": run.cfg.to_dict(), "model": run.model_config.to_dict(), "family": run.cfg.family}
-        (run.out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        run.write_record()  # config.yaml: the settings and what each part of the run ran with
         if run.start_step:
             truncate_log(run.out_dir / "log.csv", run.start_step)
     run.bar = tqdm(total=run.end_step - run.start_step, disable=not (run.cfg.progress and run.dist.is_main),
@@ -78,9 +80,11 @@ def record(run: Run, step: int, losses: dict[str, torch.Tensor]) -> None:
     values = average_across_ranks({k: float(v.detach()) for k, v in losses.items()}, run.dist, run.device)
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
+        kept = (f"The last good checkpoint (step {run.saved_step}) is kept at {run.checkpoint_path}"
+                if run.saved_step is not None else f"No checkpoint was written yet (none in {run.out_dir})")
         raise FloatingPointError(
-            f"non-finite loss at step {step}: {bad}. The last good checkpoint is kept at {run.checkpoint_path}; "
-            "lower the learning rate or switch amp off, then resume."
+            f"non-finite loss at step {step}: {bad}. {kept}; lower the learning rate or switch amp off, then "
+            f"{'resume' if run.saved_step is not None else 'start again'}."
         )
     row = {"step": step + 1, "lr_g": run.opt_g.param_groups[0]["lr"]} | values
     run.history.append(row)
@@ -102,8 +106,7 @@ def finish(run: Run, seconds: float) -> dict[str, Any]:
         "steps_done": run.end_step - run.start_step, "step": run.end_step, "finished": run.end_step >= cfg.steps,
         "seconds": seconds, "world_size": run.dist.world, "generator_digests": digests,
         "checkpoint": str(run.checkpoint_path), "last": run.history[-1] if run.history else {},
-        "perceptual": "vgg19" if run.perceptual is not None else ("l1 (VGG19 weights unavailable)" if cfg.lambda_vgg
-                                                                  else "off"),
+        "perceptual": run.perceptual_kind,
     }
     if run.dist.is_main:
         (run.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -128,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = train(cfg)
+    try:
+        summary = train(cfg)
+    except (RunLockedError, ResumeError, DataError, CheckpointWriteError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: v for k, v in summary.items() if k != "generator_digests"}, indent=2))
     return 0

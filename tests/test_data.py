@@ -499,3 +499,67 @@ def test_toy_batch_is_the_dataset_items_stacked():
     assert torch.equal(classes_present(one_hot), torch.stack([(labels == c).flatten(1).any(1) for c in range(12)], 1))
     with pytest.raises(ValueError, match="no items"):
         stack_items([])
+
+
+# ---------------------------------------------------------------------------------------------
+# Checked before the first step: the training pre-flight and the checker's missing/empty splits
+# ---------------------------------------------------------------------------------------------
+def _train_cfg(data, **overrides):
+    from ca2sis_lib.training.config import resolve_config
+
+    return resolve_config("smoke", overrides={"data": str(data), "out_dir": "unused", "augment": False, **overrides})
+
+
+def test_preflight_catches_a_truncated_png_before_step_one(toy_dir, tmp_path):
+    import shutil
+
+    from ca2sis_lib.data.scan import label_sample, scan_split
+    from ca2sis_lib.training.data import build_dataset
+
+    split = tmp_path / "train"
+    shutil.copytree(toy_dir / "train", split)
+    shutil.copy(toy_dir / "dataset.json", tmp_path / "dataset.json")
+    dataset = build_dataset(_train_cfg(split), 12, 64)  # clean: passes, dataset.json's left/right pairs honoured
+    assert dataset.transform.lr_pairs == tuple(map(tuple, TOY_LR_PAIRS))
+    png = split / "images" / "000003.png"
+    png.write_bytes(png.read_bytes()[:-40])  # cut off, as by a failed copy
+    label = split / "labels" / "000001.png"
+    label.write_bytes(label.read_bytes()[:-40])
+    cut_off = r"(?s)2 problem\(s\).*before the first step.*000003.png: cannot read this image"
+    with pytest.raises(DataError, match=cut_off):
+        build_dataset(_train_cfg(split), 12, 64)
+    report = scan_split(SegmentationFolder(split).pairs, 12, max_label_reads=3)
+    assert len(report.problems) == 2 and "000001.png: cannot read this label map" in report.problems[0]
+    assert label_sample(10, 3) == [0, 4, 9] and label_sample(3, 5) == [0, 1, 2] and label_sample(5, 1) == [0]
+
+
+def test_preflight_checks_label_values_sizes_and_the_ignore_label(tmp_path):
+    from ca2sis_lib.training.data import build_dataset
+
+    split = tmp_path / "root" / "train"
+    labels = np.zeros((64, 64), np.uint8)
+    labels[:8] = 255
+    _write_pair(split, "a", labels)
+    json.dump({"num_classes": 12, "ignore_index": 255}, open(tmp_path / "root" / "dataset.json", "w"))
+    with pytest.raises(DataError, match="ignore_index 255 .* set --set model_overrides.ignore_index=255"):
+        build_dataset(_train_cfg(split), 12, 64)
+    assert len(build_dataset(_train_cfg(split), 12, 64, ignore_index=255)) == 1  # honoured when the model agrees
+    (tmp_path / "root" / "dataset.json").write_text(json.dumps({"num_classes": 12}))
+    with pytest.raises(DataError, match=r"a.png: label values \[255\]"):
+        build_dataset(_train_cfg(split), 12, 64)
+    _write_pair(split, "a", np.zeros((64, 64), np.uint8), np.zeros((64, 70, 3), np.uint8))
+    with pytest.raises(DataError, match="is 70x64 but its label"):
+        build_dataset(_train_cfg(split), 12, 64)
+    with pytest.raises(DataError, match=f"dataset root with the splits .*; train on one split: --data {split}"):
+        build_dataset(_train_cfg(tmp_path / "root"), 12, 64)
+    with pytest.raises(DataError, match="no such folder"):
+        build_dataset(_train_cfg(tmp_path / "nope"), 12, 64)
+
+
+def test_checker_fails_an_empty_split_and_a_missing_folder(tmp_path, capsys):
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "labels").mkdir()
+    assert check_module.main([str(tmp_path / "empty"), "--num-classes", "3"]) == 1
+    assert "the split is empty" in capsys.readouterr().out
+    assert check_module.main([str(tmp_path / "missing")]) == 1
+    assert "missing: no such folder" in capsys.readouterr().err

@@ -203,6 +203,9 @@ def check_split(split_dir: str | Path, num_classes: int, ignore_index: int | Non
                 label_colors: Sequence[Sequence[int]] | None = None) -> CheckReport:
     """Read every pair of a split and collect all problems (rather than stopping at the first)."""
     pairs, problems = pair_files(split_dir)
+    if not pairs:
+        problems.append(f"{split_dir}: no image/label pairs, the split is empty. Fix: put images in images/ and "
+                        "label maps with the same file stems in labels/.")
     report = CheckReport(Path(split_dir), num_classes, len(pairs), problems,
                          np.zeros(num_classes, dtype=np.int64), np.zeros(num_classes, dtype=np.int64))
     for _, image_path, label_path in pairs:
@@ -238,16 +241,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label-colors", help="JSON file with one [R, G, B] per class, for colour masks")
     args = parser.parse_args(argv)
 
+    if not Path(args.dir).is_dir():
+        print(f"{args.dir}: no such folder. Give a split (a folder with images/ and labels/) or a dataset root "
+              "holding such splits.", file=sys.stderr)
+        return 1
+    splits = find_splits(args.dir)
+    if not splits:
+        print(f"{args.dir}: no split found (expected images/ and labels/ here or in sub-folders)", file=sys.stderr)
+        return 1
     info = read_dataset_info(args.dir) or {}
     num_classes = args.num_classes if args.num_classes is not None else info.get("num_classes")
     if num_classes is None:
         parser.error("--num-classes is required (no dataset.json found)")
     ignore_index = args.ignore_index if args.ignore_index is not None else info.get("ignore_index")
     colors = json.loads(Path(args.label_colors).read_text()) if args.label_colors else None
-    splits = find_splits(args.dir)
-    if not splits:
-        print(f"{args.dir}: no split found (expected images/ and labels/ here or in sub-folders)")
-        return 1
     failed = False
     for split in splits:
         report = check_split(split, num_classes, ignore_index, colors)

@@ -17,6 +17,7 @@ import yaml
 
 from ..models.config import config_from_dict
 from ..models.factory import FAMILIES, model_config
+from .settings import check_settings
 from .stage import STAGES
 
 
@@ -70,7 +71,9 @@ class TrainConfig:
             raise ValueError("the mapping stage needs family='ca2sis' and a pretrained generator checkpoint")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
-        self.betas = tuple(self.betas)
+        if isinstance(self.betas, (list, tuple)):
+            self.betas = tuple(self.betas)
+        check_settings(self)  # every number in its range, or one error listing each problem with its range
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -87,11 +90,6 @@ class TrainConfig:
         return model_config(self.family, self.model_preset, self.model_overrides)
 
 
-# settings that must not change when a run is resumed
-RESUME_KEYS = {"family", "model_preset", "model_overrides", "stage", "data", "toy_samples", "data_seed",
-               "batch_size", "steps", "decay_start", "seed"}
-
-
 def _as_type_of(hint: Any, key: str, value: Any) -> Any:
     """Give a value the type its key is annotated with (``int``, ``float``, ``bool``, or one of them
     or None). YAML (1.1) reads ``8e-4`` and ``1e5`` as strings, so ``--set lr_g=8e-4`` would
@@ -99,6 +97,8 @@ def _as_type_of(hint: Any, key: str, value: Any) -> Any:
     kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
     if value is None and type(None) in typing.get_args(hint):
         return None
+    if typing.get_origin(hint) is tuple:
+        return _as_tuple(typing.get_args(hint), key, value)
     if len(kinds) != 1 or kinds[0] not in (bool, int, float):
         return value
     kind = kinds[0]
@@ -116,6 +116,14 @@ def _as_type_of(hint: Any, key: str, value: Any) -> Any:
     if not number.is_integer():
         raise ValueError(f"training config key {key!r} expects a whole number, got {value!r}")
     return int(number)
+
+
+def _as_tuple(kinds: tuple[Any, ...], key: str, value: Any) -> tuple[Any, ...]:
+    """``betas``: a list of exactly as many numbers as the key's annotation has."""
+    if not isinstance(value, (list, tuple)) or len(value) != len(kinds):
+        raise ValueError(f"training config key {key!r} expects a list of {len(kinds)} numbers, e.g. "
+                         f"{key}=[0.0,0.9], got {value!r}")
+    return tuple(_as_type_of(kind, key, item) for kind, item in zip(kinds, value))
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -150,9 +158,26 @@ def resolve_config(preset: str = "toy-ca2sis", yaml_path: str | None = None,
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     data: dict[str, Any] = dict(PRESETS[preset])
     if yaml_path:
-        data.update(yaml.safe_load(Path(yaml_path).read_text()) or {})
+        data.update(read_config_file(yaml_path))
     data.update(overrides or {})
     return TrainConfig.from_dict(data)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML file of ``key: value`` lines (TrainConfig keys), as a dict; clear errors otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"config file {path} is not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"config file {path} must be a mapping of training config keys (lines such as "
+                         f"'steps: 500'), but it holds a {type(loaded).__name__}")
+    return loaded
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -1,29 +1,29 @@
-"""The training split and the sampler that makes each step's batch a pure function of the step."""
+"""The training split, checked before the first step, and the sampler that makes each step's batch a
+pure function of the step."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ..data.check import DataError
 from .config import TrainConfig
 
 
-def build_dataset(cfg: TrainConfig, num_classes: int, image_size: int) -> Dataset:
+def build_dataset(cfg: TrainConfig, num_classes: int, image_size: int, ignore_index: int | None = None) -> Dataset:
     """The toy faces, or a folder with images/ and labels/ (shorter side resized to ``load_size``,
-    then cropped to ``image_size``, at random and flipped when augmenting)."""
+    then cropped to ``image_size``, at random and flipped when augmenting), checked before the
+    first step (:func:`preflight`)."""
     if cfg.data == "toy":
         from ..data.toy import ToyFaces
 
         dataset = ToyFaces(num_samples=cfg.toy_samples, size=image_size, seed=cfg.data_seed, split="train")
     else:
-        from ..data.common import read_dataset_info
-        from ..data.folder import SegmentationFolder
-
-        declared = (read_dataset_info(cfg.data) or {}).get("num_classes")
-        dataset = SegmentationFolder(cfg.data, num_classes=declared or num_classes, resize=cfg.load_size or image_size,
-                                     crop=image_size, random_crop=cfg.augment, flip_p=0.5 if cfg.augment else 0.0)
+        dataset = _folder_dataset(cfg, num_classes, image_size, ignore_index)
     if len(dataset) == 0:
         raise ValueError(f"the dataset {cfg.data!r} is empty; check the path and its images/ and labels/ folders")
     if getattr(dataset, "num_classes", num_classes) != num_classes:
@@ -31,7 +31,65 @@ def build_dataset(cfg: TrainConfig, num_classes: int, image_size: int) -> Datase
             f"the dataset has {dataset.num_classes} classes but the model config expects {num_classes}; "
             f"set model_overrides.num_classes={dataset.num_classes} (or use a matching dataset)"
         )
+    if cfg.data != "toy":
+        preflight(dataset)
     return dataset
+
+
+def _folder_dataset(cfg: TrainConfig, num_classes: int, image_size: int, ignore_index: int | None) -> Dataset:
+    """A SegmentationFolder with the settings of its dataset.json (classes, ignore label, left/right pairs)."""
+    from ..data.common import read_dataset_info
+    from ..data.folder import SegmentationFolder
+
+    folder = check_split_folder(cfg.data)
+    info = read_dataset_info(folder) or {}
+    declared = info.get("ignore_index")
+    if declared is not None and declared != ignore_index:
+        raise DataError(
+            f"{folder}: dataset.json declares ignore_index {declared} (pixels of no class) but the model config "
+            f"has ignore_index={ignore_index}; set --set model_overrides.ignore_index={declared} so such pixels "
+            "are left out instead of refused"
+        )
+    if (cfg.load_size or image_size) < image_size:
+        raise ValueError(f"load_size={cfg.load_size} is smaller than the model's image_size={image_size}, so the "
+                         f"{image_size}x{image_size} crop would not fit; set load_size >= {image_size} (or None)")
+    return SegmentationFolder(folder, num_classes=info.get("num_classes") or num_classes, ignore_index=ignore_index,
+                              resize=cfg.load_size or image_size, crop=image_size, random_crop=cfg.augment,
+                              flip_p=0.5 if cfg.augment else 0.0, lr_pairs=info.get("lr_pairs") or ())
+
+
+def check_split_folder(data: str) -> Path:
+    """The split folder ``data`` (with images/ and labels/), or a clear error: missing, or a dataset
+    root whose splits are sub-folders (then it names them)."""
+    from ..data.check import find_splits
+
+    folder = Path(data)
+    if not folder.is_dir():
+        raise DataError(f"data={data!r}: no such folder. Give 'toy' or a split folder with images/ and labels/ "
+                        "(e.g. data/celebamask256/train)")
+    splits = find_splits(folder)
+    if splits and splits != [folder]:
+        names = ", ".join(str(s) for s in splits)
+        suggestion = next((s for s in splits if s.name == "train"), splits[0])
+        raise DataError(f"{folder} is a dataset root with the splits {names}; train on one split: "
+                        f"--data {suggestion}")
+    return folder
+
+
+def preflight(dataset: Dataset) -> None:
+    """Check a folder dataset's files before the first step (headers, completeness, sizes, label
+    values); raise one :class:`DataError` listing the problems."""
+    from ..data.scan import scan_split
+
+    report = scan_split(dataset.pairs, dataset.num_classes, dataset.ignore_index, dataset.label_colors)
+    if report.problems:
+        shown = "\n  ".join(report.problems[:5])
+        more = f"\n  ... and {len(report.problems) - 5} more" if len(report.problems) > 5 else ""
+        raise DataError(f"{len(report.problems)} problem(s) in {dataset.root} before the first step "
+                        f"(nothing was trained):\n  {shown}{more}\nFull report: python -m ca2sis_lib.data.check "
+                        f"{dataset.root} --num-classes {dataset.num_classes}")
+    if report.labels_read < report.pairs:
+        print(report.note, file=sys.stderr)
 
 
 class StepBatchSampler(Sampler[list[int]]):

@@ -13,6 +13,7 @@ import copy
 import csv
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as torch_dist
+import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..checkpoint_io import check_same_config, load_checkpoint, save_atomic
+from ..checkpoint_io import check_same_config, load_checkpoint, remove_partial_writes, save_atomic
 from ..losses import PerceptualLoss, make_perceptual_loss
 from ..masks import colour_labels
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.factory import MAPPING_PREFIX, build_generator, split_mapping
-from .config import RESUME_KEYS, TrainConfig
+from .config import TrainConfig
 from .data import StepBatchSampler, build_dataset
+from .lock import RunLock
+from .resume import check_resume, first_part, next_part
 from .stage import GeneratorStep
 
 
@@ -113,9 +117,23 @@ class Run:
     perceptual: PerceptualLoss | None
     l1_weight: float  # λ_L1, plus λ_VGG when VGG19 is unavailable (the stated fallback)
     dataset: Dataset
+    lock: RunLock | None = None  # the run folder's lock (main process only), released by close()
     start_step: int = 0
+    saved_step: int | None = None  # step of the checkpoint on disk (None: none written yet)
+    parts: list[dict[str, Any]] = field(default_factory=first_part)  # what each part of the run ran with
     history: list[dict[str, float]] = field(default_factory=list)  # one row of losses per step
     bar: Any = None  # the progress bar (tqdm) of this process
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the run folder (also after an error)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def out_dir(self) -> Path:
@@ -138,6 +156,12 @@ class Run:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.amp)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
+    @property
+    def perceptual_kind(self) -> str:
+        """The perceptual term in use: VGG19, its stated L1 fallback, or none."""
+        return "vgg19" if self.perceptual is not None else ("l1 (VGG19 weights unavailable)" if self.cfg.lambda_vgg
+                                                            else "off")
+
     def batches(self) -> DataLoader:
         sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.seed, self.start_step,
                                    self.end_step, self.dist.rank, self.dist.world)
@@ -145,6 +169,7 @@ class Run:
 
     def save(self, step: int) -> None:
         """Write the whole run state atomically (a kill mid-write keeps the previous checkpoint)."""
+        self.parts[-1]["end_step"] = self.saved_step = step
         if not self.dist.is_main:
             return
         save_atomic({
@@ -153,17 +178,24 @@ class Run:
             "discriminator": self.discriminator.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": rng_state(), "world_size": self.dist.world,
+            "rng": rng_state(), "world_size": self.dist.world, "parts": self.parts,
+            "perceptual": self.perceptual_kind,
         }, self.checkpoint_path)
+        self.write_record()
+
+    def write_record(self) -> None:
+        """config.yaml: the settings now, the model config, and what each part of the run ran with."""
+        record = {"train": self.cfg.to_dict(), "model": self.model_config.to_dict(), "family": self.cfg.family,
+                  "parts": self.parts}
+        (self.out_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
 
     def resume(self) -> None:
-        """Load the checkpoint in ``out_dir``, if any, after checking it belongs to this run."""
+        """Load the checkpoint in ``out_dir``, if any, after checking it continues this run."""
         if not self.checkpoint_path.exists():
             return
         state = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        check_same_config(state["model_config"], self.model_config.to_dict())
-        check_same_config({k: v for k, v in state["train_config"].items() if k in RESUME_KEYS},
-                          {k: v for k, v in self.cfg.to_dict().items() if k in RESUME_KEYS}, what="training")
+        check_resume(state, self.cfg, self.model_config.to_dict(), self.dist.world, self.perceptual_kind,
+                     self.checkpoint_path)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -172,10 +204,8 @@ class Run:
             self.ema.load_state_dict(state["ema"])
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        self.start_step = int(state["step"])
-        if state.get("world_size", 1) != self.dist.world:  # batches are sharded per rank: keep the same count
-            raise ValueError(f"checkpoint was written by {state.get('world_size', 1)} process(es), this run has "
-                             f"{self.dist.world}; resume with the same --nproc_per_node (or start a new run)")
+        self.start_step = self.saved_step = int(state["step"])
+        self.parts = next_part(state, self.cfg)
 
 
 def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.device) -> list[nn.Parameter]:
@@ -193,19 +223,41 @@ def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.
 
 
 def setup_run(cfg: TrainConfig) -> Run:
-    """Build everything a run needs, and resume from ``out_dir/checkpoint.pt`` when it exists."""
+    """Take the run folder, build everything a run needs, and resume from ``out_dir/checkpoint.pt``
+    when it exists. Close the run (``with run:`` or :meth:`Run.close`) to release the folder."""
     device_type = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     dist = setup_distributed(device_type.split(":")[0])
     device = torch.device(f"cuda:{dist.local_rank}" if device_type == "cuda" else device_type)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    lock = take_run_folder(Path(cfg.out_dir)) if dist.is_main else None
+    try:
+        run = _build_run(cfg, dist, device)
+        run.lock = lock
+        run.resume()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return run
 
+
+def take_run_folder(out_dir: Path) -> RunLock:
+    """Lock the run folder (or stop: another run holds it) and delete leftovers of interrupted saves."""
+    lock = RunLock(out_dir).acquire()
+    for path in remove_partial_writes(out_dir, "checkpoint.pt", older_than=lock.acquired_at):
+        print(f"note: removed {path.name}, a checkpoint write that an earlier run did not finish", file=sys.stderr)
+    return lock
+
+
+def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
+    """Models, EMA, optimisers, losses and data of a fresh run (seeded: identical on every rank)."""
     mcfg = cfg.model_config()
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = build_generator(cfg.family, mcfg).to(device, memory_format=layout)
     discriminator = MultiscaleDiscriminator(mcfg.num_classes).to(device, memory_format=layout)
-    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size)
+    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size, getattr(mcfg, "ignore_index", None))
 
     trainable = _trainable_parameters(cfg, generator, device)
     generator.requires_grad_(False)
@@ -224,15 +276,13 @@ def setup_run(cfg: TrainConfig) -> Run:
     perceptual = perceptual.to(device) if perceptual is not None else None
     l1_weight = cfg.lambda_l1 + (cfg.lambda_vgg if perceptual is None and cfg.stage == "reconstruction" else 0)
 
-    run = Run(
+    return Run(
         cfg=cfg, model_config=mcfg, dist=dist, device=device, generator=generator, discriminator=discriminator,
         ema=ema, opt_g=torch.optim.Adam(trainable, lr=cfg.lr_g, betas=cfg.betas),
         opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"), g_step=g_step, g_model=g_model,
         d_model=d_model, perceptual=perceptual, l1_weight=l1_weight, dataset=dataset,
     )
-    run.resume()
-    return run
 
 
 # -- records ---------------------------------------------------------------------------------------
