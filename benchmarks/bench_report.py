@@ -106,7 +106,7 @@ def header(report: dict[str, Any]) -> str:
     m = report["machine"]
     load = report.get("loadavg", {})
     peaks = report.get("matmul_gflops", {})
-    peak_text = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items() if isinstance(v, (int, float)))
+    peak_text = ", ".join(f"{k} {v:.3g} GFLOP/s" for k, v in peaks.items() if isinstance(v, (int, float)))
     return (f"Machine: {m.get('cpu', m['processor'])}, {m['cpu_count']} cores, CPU flags "
             f"{' '.join(m.get('cpu_flags', [])) or 'none of ' + ' '.join(FLAGS)}, oneDNN bf16 "
             f"{'yes' if m.get('mkldnn_bf16') else 'no'}; torch {m['torch']}, {m.get('threads', report.get('threads'))} "
