@@ -1,11 +1,14 @@
-"""Benchmarks: `make bench` (or `python benchmarks/bench.py [--quick] [--only NAME ...]`).
+"""Benchmarks: `make bench` (or `python benchmarks/bench.py [--quick] [--suite NAME ...]`).
 
-Each configuration runs in its own process (so peak RSS is that configuration's alone), with a
-warm-up and the median of at least 5 timed repeats, ``torch.set_num_threads`` fixed and printed,
-and FLOPs counted with ``torch.utils.flop_counter``. Results go to benchmarks/results/ as JSON and
-as a markdown table, with the machine's description and a measured matmul peak for reference.
-On a CUDA device it measures paper-preset training throughput (images/s) in fp32, bf16 autocast
-and with torch.compile, and peak GPU memory.
+Every suite runs its configurations in interleaved rounds (round r runs each configuration once,
+each in its own process, so peak RSS is that configuration's alone) and reports each as a ratio to
+the suite's baseline measured in the same round; the median over rounds is what the tables quote.
+The paper suite's baseline is the authors' execution strategy run with our modules (every
+transformer block checkpointed and recomputed in backward, the full attention matrix, no token
+chunks). Reports record the machine (CPU flags, torch, threads), the load average before and
+after and a measured matmul peak; numbers of two reports are compared only when their machine
+fingerprints match (``--against``). ``--baseline-tree PATH`` adds the tiny GAN step of another
+checkout (e.g. main) to the tiny suite, interleaved with ours.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -37,21 +39,43 @@ def _paper_batch(batch: int, classes: int = 19, size: int = 256):
     return image, labels
 
 
+def authors_strategy(model: torch.nn.Module) -> None:
+    """Run ``model`` (built with ``gradient_checkpointing=True``) as the authors' code does: every
+    transformer block checkpointed whole (no token chunks), the feed-forward's plain autograd path."""
+    from ca2sis_lib.models.blocks import FeedForward, TransformerBlock
+
+    for module in model.modules():
+        if isinstance(module, TransformerBlock):
+            module.chunk_tokens = 0
+        if isinstance(module, FeedForward):
+            module.lean = False
+
+
+def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """Relative L2 error ||ours − reference|| / ||reference||."""
+    return ((ours.float() - reference.float()).norm() / reference.float().norm()).item()
+
+
 def make_generator_step(mode: str, batch: int):
     """Paper-preset CA²-SIS generator forward+backward.
 
     mode: default | memory | bf16 | reference | plain_ff (default with the feed-forward's plain
-    autograd path, which keeps GELU(gate) and the GEGLU product for backward)."""
+    autograd path, which keeps GELU(gate) and the GEGLU product for backward) | authors (the
+    authors' execution strategy with our modules: per-block checkpointing, reference attention,
+    no token chunks, plain feed-forward). A bf16 step carries ``step.rel_error``: the relative error
+    of its output image against fp32 at the same weights."""
     from ca2sis_lib.models import CA2SIS, CA2SISConfig
     from ca2sis_lib.models.blocks import FeedForward
 
-    config = CA2SISConfig.paper(gradient_checkpointing=mode == "memory",
-                                attention_backend="reference" if mode == "reference" else "sdpa")
+    config = CA2SISConfig.paper(gradient_checkpointing=mode in ("memory", "authors"),
+                                attention_backend="reference" if mode in ("reference", "authors") else "sdpa")
     torch.manual_seed(0)
     model = CA2SIS(config).train()
     for module in model.modules():
         if isinstance(module, FeedForward):
             module.lean = mode != "plain_ff"
+    if mode == "authors":
+        authors_strategy(model)
     model.mapping.requires_grad_(False)
     image, labels = _paper_batch(batch)
 
@@ -65,6 +89,13 @@ def make_generator_step(mode: str, batch: int):
         model.zero_grad(set_to_none=True)
         return out.image.detach().float()
 
+    if mode == "bf16":
+        def rel_error() -> float:
+            with torch.no_grad():
+                fp32 = model(image, one_hot).image
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return relative_error(model(image, one_hot).image, fp32)
+        step.rel_error = rel_error
     return step
 
 
@@ -83,8 +114,11 @@ def make_spade_step(batch: int):
     return step
 
 
-def make_tiny_gan_step(batch: int, channels_last: bool = False, **model_overrides):
-    """One GAN step (G, EMA, D) of the toy-ca2sis recipe, through the trainer's own step functions."""
+def make_tiny_gan_step(batch: int, channels_last: bool | None = None, amp: str = "none", **model_overrides):
+    """One GAN step (G, EMA, D) of the toy-ca2sis recipe, through the trainer's own step functions.
+
+    ``channels_last=None`` keeps the recipe's layout; ``amp="bf16"`` runs it under the trainer's
+    autocast and carries ``step.rel_error`` (the generator's output against fp32, same weights)."""
     import tempfile
 
     from ca2sis_lib.masks import as_one_hot
@@ -93,8 +127,13 @@ def make_tiny_gan_step(batch: int, channels_last: bool = False, **model_override
     from ca2sis_lib.training.steps import discriminator_step, generator_step, update_ema
 
     out_dir = tempfile.mkdtemp(prefix="ca2sis-bench-")  # nothing is written: the run is never saved
-    cfg = resolve_config("toy-ca2sis", overrides={"batch_size": batch, "toy_samples": batch, "out_dir": out_dir,
-                                                  "channels_last": channels_last, "model_overrides": model_overrides})
+    overrides = {"batch_size": batch, "toy_samples": batch, "out_dir": out_dir, "model_overrides": model_overrides}
+    if channels_last is not None:
+        overrides["channels_last"] = channels_last
+    if amp != "none":
+        overrides["amp"] = amp
+    cfg = resolve_config("toy-ca2sis", overrides=overrides)
+    torch.manual_seed(0)
     run = setup_run(cfg)
     batch_data = next(iter(run.batches()))
     real = batch_data["image"].contiguous(memory_format=run.layout)  # (B, 3, 64, 64)
@@ -106,6 +145,13 @@ def make_tiny_gan_step(batch: int, channels_last: bool = False, **model_override
         update_ema(run.ema, run.generator, cfg.ema_decay)
         discriminator_step(run, real, one_hot, noise, fake)
 
+    if amp != "none":
+        def rel_error() -> float:
+            with torch.no_grad():
+                fp32 = run.g_step(real, one_hot, noise)[0]
+                with run.autocast():
+                    return relative_error(run.g_step(real, one_hot, noise)[0], fp32)
+        step.rel_error = rel_error
     return step
 
 
@@ -123,89 +169,117 @@ def make_attention_step(backend: str, tokens: int = 4096, heads: int = 8, dim: i
     return step
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
+def build(spec: str):
+    """A step from a child spec ``kind:mode:batch`` (paper | spade | tiny | attention)."""
+    kind, mode, batch = spec.split(":")
+    if kind == "paper":
+        return make_generator_step(mode, int(batch))
+    if kind == "spade":
+        return make_spade_step(int(batch))
+    if kind == "tiny":
+        return make_tiny_gan_step(int(batch), amp="bf16" if mode == "bf16" else "none")
+    if kind == "attention":
+        return make_attention_step(mode, batch=int(batch))
+    raise ValueError(f"unknown benchmark kind {kind!r} in {spec!r}; use paper, spade, tiny or attention")
+
+
+def run_one(spec: str, repeats: int, threads: int, flops: bool = False) -> dict:
+    """Child process: build, warm up, time the repeats, report peak RSS (then FLOPs, bf16 error)."""
+    import ca2sis_lib
+
+    torch.set_num_threads(threads)
+    step = build(spec)
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    result = {"spec": spec, "median_s": statistics.median(times), "times_s": times, "threads": threads,
+              "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+              "lib": str(Path(ca2sis_lib.__file__).parent)}
+    if flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            step()
+        result["gflop"] = counter.get_total_flops() / 1e9
+    if hasattr(step, "rel_error"):
+        result["rel_error_vs_fp32"] = step.rel_error()
+    return result
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, warmups: int = 3, repeats: int = 5) -> float:
+    """Best of ``repeats`` n×n matmuls after ``warmups`` untimed ones, in GFLOP/s."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
+    for _ in range(warmups):
+        a @ b
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / min(times) / 1e9  # GFLOP/s
+    return 2 * n**3 / min(times) / 1e9
 
 
-CONFIGS = {
-    "ca2sis_paper_b1_default": lambda: make_generator_step("default", 1),
-    "ca2sis_paper_b2_default": lambda: make_generator_step("default", 2),
-    "ca2sis_paper_b2_plain_ff": lambda: make_generator_step("plain_ff", 2),
-    "ca2sis_paper_b1_memory": lambda: make_generator_step("memory", 1),
-    "ca2sis_paper_b2_memory": lambda: make_generator_step("memory", 2),
-    # the same in a process whose malloc serves large blocks by mmap (freed memory goes back to the
-    # OS instead of fragmenting the heap across steps): see CHILD_ENV
-    "ca2sis_paper_b2_memory_mmap": lambda: make_generator_step("memory", 2),
-    "ca2sis_paper_b1_bf16": lambda: make_generator_step("bf16", 1),
-    "ca2sis_paper_b2_bf16": lambda: make_generator_step("bf16", 2),
-    "spade_paper_b1": lambda: make_spade_step(1),
-    "spade_paper_b2": lambda: make_spade_step(2),
-    "tiny_gan_step_b8": lambda: make_tiny_gan_step(8),
-    "tiny_gan_step_b8_channels_last": lambda: make_tiny_gan_step(8, channels_last=True),
-    # the tiny preset's style encoder before it was read out at full size (4 down, 3 up: finest at 32²)
-    "tiny_gan_step_b8_style43": lambda: make_tiny_gan_step(8, style_downsamples=4, style_upsamples=3),
-    "tiny_gan_step_b8_style43_channels_last": lambda: make_tiny_gan_step(8, True, style_downsamples=4,
-                                                                         style_upsamples=3),
-    "attention_sdpa_64x64": lambda: make_attention_step("sdpa"),
-    "attention_reference_64x64": lambda: make_attention_step("reference"),
-}
+def matmul_peaks(bf16_units: bool, quick: bool) -> tuple[dict, list[str]]:
+    """fp32 and bf16 peaks. Without bf16 units (oneDNN reports no bf16 support) torch's bf16 matmul
+    is a scalar fallback near 1 GFLOP/s at any size, so it is measured at n = 512 only."""
+    n = 1024 if quick else 2048
+    peaks = {"fp32": matmul_peak(torch.float32, n)}
+    if bf16_units:
+        peaks["bf16"] = matmul_peak(torch.bfloat16, n)
+        return peaks, [f"Matmul peaks: best of 5 n={n} matmuls after 3 warm-ups."]
+    peaks["bf16"] = matmul_peak(torch.bfloat16, 512, warmups=1, repeats=2)
+    return peaks, [f"Matmul peaks: best of 5 n={n} fp32 matmuls after 3 warm-ups; bf16 at n=512: this CPU has no "
+                   "bf16 units (no avx512_bf16/amx_bf16; oneDNN bf16 unsupported), so torch's bf16 matmul runs "
+                   "a scalar fallback and bf16 configurations are left out (--bf16-anyway runs them)."]
 
 
-# glibc: a fixed 1 MiB mmap threshold (setting it turns off the dynamic threshold that lets large
-# freed blocks stay in the heap); costs page faults, saves the peak RSS that fragmentation adds
-CHILD_ENV = {"ca2sis_paper_b2_memory_mmap": {"MALLOC_MMAP_THRESHOLD_": str(2**20)}}
+def suites(batch: int, bf16: bool, baseline_tree: str | None) -> dict[str, tuple[str, dict[str, str]]]:
+    """Suite name -> (baseline configuration, {configuration: child spec})."""
+    paper = {"authors": f"paper:authors:{batch}", "default": f"paper:default:{batch}",
+             "memory": f"paper:memory:{batch}"}
+    tiny = {"tiny_b8": "tiny:fp32:8"}
+    if bf16:
+        paper["bf16"] = f"paper:bf16:{batch}"
+        tiny["tiny_b8_bf16"] = "tiny:bf16:8"
+    tiny_baseline = "tiny_b8"
+    if baseline_tree:
+        tiny_baseline = "tiny_b8@baseline"
+        tiny[tiny_baseline] = "tiny:fp32:8"
+    return {"paper": ("authors", paper), "tiny": (tiny_baseline, tiny),
+            "attention": ("reference", {"reference": "attention:reference:2", "sdpa": "attention:sdpa:2"})}
 
 
-def run_one(name: str, repeats: int, threads: int) -> dict:
-    """Child process: build, warm up, count FLOPs, time the repeats, report peak RSS."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    torch.set_num_threads(threads)
-    step = CONFIGS[name]()
-    step()  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    flops = counter.get_total_flops()
-    return {"name": name, "median_s": median, "times_s": times, "gflop": flops / 1e9,
-            "gflops_per_s": flops / median / 1e9, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            / 2**20, "threads": threads}
+LABELS = {"authors": "authors' strategy (per-block checkpointing, reference attention, no chunks)",
+          "default": "default (SDPA, lean feed-forward)", "memory": "memory mode (checkpointing + token chunks)",
+          "bf16": "default under bf16 autocast", "tiny_b8": "tiny GAN step, batch 8 (this tree)",
+          "tiny_b8_bf16": "tiny GAN step, batch 8, bf16 autocast", "tiny_b8@baseline": "tiny GAN step, batch 8 "
+          "(baseline tree)", "reference": "self-attention 64², reference", "sdpa": "self-attention 64², SDPA"}
 
 
-def output_agreement(threads: int, with_bf16: bool = True) -> dict:
-    """Default (SDPA) vs reference path, and bf16 vs fp32, on the paper preset at batch 1 (forward)."""
-    from ca2sis_lib.models import CA2SIS, CA2SISConfig
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = CA2SIS(CA2SISConfig.paper()).eval()
-    for p in model.parameters():  # leave the zero-initialised identity so attention matters
-        p.data.add_(0.02 * torch.randn_like(p))
-    image, labels = _paper_batch(1)
-    with torch.no_grad():
-        fp32 = model(image, labels).image
-        bf16 = None
-        if with_bf16:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                bf16 = model(image, labels).image.float()
-        model.set_attention_backend("reference")
-        reference = model(image, labels).image
-    return {"sdpa_vs_reference_max_abs": (fp32 - reference).abs().max().item(),
-            "bf16_vs_fp32_relative_l2": ((bf16 - fp32).norm() / fp32.norm()).item() if bf16 is not None else None}
-
-
+def run_suite(configs: dict[str, str], args: argparse.Namespace) -> list[dict]:
+    """Interleaved rounds: each round runs every configuration once in its own process (order rotated)."""
+    rounds = []
+    names = list(configs)
+    for r in range(args.rounds):
+        results = {}
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            cmd = [sys.executable, __file__, "--child", configs[name], "--threads", str(args.threads),
+                   "--repeats", str(args.repeats)] + (["--flops"] if args.flops else [])
+            env = dict(os.environ)
+            if name.endswith("@baseline"):
+                env["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline_tree).resolve()),
+                                                     env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if proc.returncode:
+                results[name] = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+            else:
+                results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"round {r + 1} {name}: {json.dumps(results[name])[:200]}", flush=True)
+        rounds.append(results)
+    return rounds
 def cuda_training(threads: int) -> list[dict]:
     """Images/s of paper-preset generator training steps at 256², batch 8, on the GPU."""
     from ca2sis_lib.models import CA2SIS, CA2SISConfig
@@ -241,115 +315,69 @@ def cuda_training(threads: int) -> list[dict]:
     return results
 
 
-def machine() -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
-    try:
-        model = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]
-        info["cpu"] = model[0].split(":", 1)[1].strip() if model else ""
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-# the issue's targets on a 2-core CPU, paper preset, 256², batch 2: (config, seconds, GiB), None = no limit
-TARGETS = {"default": ("ca2sis_paper_b2_default", 14.0, 4.8), "memory mode": ("ca2sis_paper_b2_memory", 20.0, 2.9),
-           "bf16 autocast": ("ca2sis_paper_b2_bf16", 8.0, None)}
-
-
-def targets_table(report: dict) -> list[str]:
-    """Each target beside what was measured, and by how much it is missed (x = measured / target)."""
-    results = {r["name"]: r for r in report["results"]}
-    lines = ["", "| target (batch 2) | time | measured | peak RSS | measured |", "|---|---:|---:|---:|---:|"]
-    for label, (name, seconds, gib) in TARGETS.items():
-        r = results.get(name)
-        if r is None or "error" in r:
-            lines.append(f"| {label} | ≤ {seconds:g} s | not run | {f'≤ {gib:g} GiB' if gib else '—'} | not run |")
-            continue
-        time_cell = f"{r['median_s']:.1f} s ({r['median_s'] / seconds:.2f}×)"
-        memory_cell = f"{r['peak_rss_gib']:.2f} GiB ({r['peak_rss_gib'] / gib:.2f}×)" if gib else "—"
-        memory_target = f"≤ {gib:g} GiB" if gib else "—"
-        lines.append(f"| {label} | ≤ {seconds:g} s | {time_cell} | {memory_target} | {memory_cell} |")
-    return lines
-
-
-def markdown(report: dict) -> str:
-    lines = [f"Machine: {report['machine'].get('cpu', report['machine']['processor'])}, "
-             f"{report['machine']['cpu_count']} cores, torch {report['machine']['torch']}, "
-             f"{report['threads']} threads; matmul peak fp32 {report['matmul_gflops']['fp32']:.0f} GFLOP/s, "
-             f"bf16 {report['matmul_gflops']['bf16']:.0f} GFLOP/s.", "",
-             "| configuration | median s | peak RSS GiB | GFLOP | GFLOP/s | of fp32 peak |",
-             "|---|---:|---:|---:|---:|---:|"]
-    peak = report["matmul_gflops"]["fp32"]
-    for r in report["results"]:
-        if "error" in r:
-            lines.append(f"| {r['name']} | failed: {r['error'][:60]} | | | | |")
-            continue
-        lines.append(f"| {r['name']} | {r['median_s']:.2f} | {r['peak_rss_gib']:.2f} | {r['gflop']:.0f} | "
-                     f"{r['gflops_per_s']:.0f} | {r['gflops_per_s'] / peak:.0%} |")
-    agreement = report.get("agreement")
-    if agreement:
-        lines += ["", f"Output agreement (paper preset, batch 1): SDPA vs reference max |Δ| = "
-                      f"{agreement['sdpa_vs_reference_max_abs']:.2e}; bf16 vs fp32 relative L2 error = "
-                      f"{agreement['bf16_vs_fp32_relative_l2']}."]
-    lines += targets_table(report)
-    for r in report.get("cuda", []):
-        lines.append(f"- {r['name']}: {r['images_per_s']:.1f} images/s, peak GPU memory {r['peak_gpu_gib']:.1f} GiB")
-    return "\n".join(lines) + "\n"
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each config once per round)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration and round")
+    parser.add_argument("--batch", type=int, default=2, help="paper-preset batch size")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, 1 timed step, paper batch 1")
+    parser.add_argument("--suite", nargs="*", default=["paper", "tiny", "attention"])
+    parser.add_argument("--baseline-tree", help="another checkout whose tiny GAN step joins the tiny suite")
+    parser.add_argument("--bf16-anyway", action="store_true", help="run bf16 rows even without bf16 units")
+    parser.add_argument("--flops", action="store_true", help="also count FLOPs (one more step per process)")
+    parser.add_argument("--tag", default="cpu", help="results file names: results/<tag>_<suite>.json/.md")
+    parser.add_argument("--rewrite", action="store_true", help="only re-render the .md files from their JSON")
+    parser.add_argument("--against", help="a report JSON to compare with (refused unless the machines match)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.repeats, args.batch = 2, 1, 1
+    return args
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", nargs="*", help="configuration names to run")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--agreement", action="store_true", help="also compare outputs (with --only)")
-    parser.add_argument("--agreement-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-bf16", action="store_true", help="leave out bf16 (slow where the CPU lacks bf16 units)")
-    parser.add_argument("--tag", default="cpu", help="results file name: results/<tag>.json/.md")
-    parser.add_argument("--rewrite", action="store_true", help="only re-render results/<tag>.md from its JSON")
-    args = parser.parse_args()
-    if args.rewrite:
-        report = json.loads((RESULTS / f"{args.tag}.json").read_text())
-        (RESULTS / f"{args.tag}.md").write_text(markdown(report))
-        print(markdown(report))
-        return 0
+    args = parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_report import check_same_machine, cross_report_ratios, machine, markdown
+
     if args.child:
-        print(json.dumps(run_one(args.child, args.repeats, args.threads)))
+        print(json.dumps(run_one(args.child, args.repeats, args.threads, args.flops)))
         return 0
-    if args.agreement_child:
-        print(json.dumps(output_agreement(args.threads, with_bf16=not args.skip_bf16)))
+    paths = [RESULTS / f"{args.tag}_{suite}.json" for suite in args.suite]
+    if args.rewrite or args.against:
+        for path in paths:
+            report = json.loads(path.read_text())
+            if args.against:
+                other = json.loads(Path(args.against).read_text())
+                check_same_machine(report, other)  # raises, naming what differs
+                print(path.name, json.dumps(cross_report_ratios(report, other), indent=1))
+            else:
+                path.with_suffix(".md").write_text(markdown(report, LABELS))
+                print(markdown(report, LABELS))
         return 0
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads {args.threads}, repeats {args.repeats}", flush=True)
-    report = {"machine": machine(), "threads": args.threads, "repeats": args.repeats,
-              "matmul_gflops": {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)},
-              "results": []}
-    names = args.only or [n for n in CONFIGS if not (args.skip_bf16 and "bf16" in n)]
-    for name in names:
-        cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
-               "--repeats", str(args.repeats)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **CHILD_ENV.get(name, {})})
-        if proc.returncode:
-            report["results"].append({"name": name, "error": proc.stderr.strip().splitlines()[-1]})
-        else:
-            report["results"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(json.dumps(report["results"][-1])[:300], flush=True)
-    if not args.only or args.agreement:
-        extra = ["--skip-bf16"] if args.skip_bf16 else []
-        proc = subprocess.run([sys.executable, __file__, "--agreement-child", "--threads", str(args.threads), *extra],
-                              capture_output=True, text=True)
-        report["agreement"] = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
-    if torch.cuda.is_available():
-        report["cuda"] = cuda_training(args.threads)
+    info = machine(args.threads)
+    bf16 = info["mkldnn_bf16"] or args.bf16_anyway
+    peaks, notes = matmul_peaks(info["mkldnn_bf16"], args.quick)
+    print(f"torch {torch.__version__}, threads {args.threads}, peaks {peaks}", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.tag}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{args.tag}.md").write_text(markdown(report))
-    print(markdown(report))
+    for suite, path in zip(args.suite, paths):
+        baseline, configs = suites(args.batch, bf16, args.baseline_tree)[suite]
+        before = os.getloadavg()
+        rounds = run_suite(configs, args)
+        report = {"suite": suite, "machine": info, "threads": args.threads, "repeats": args.repeats,
+                  "matmul_gflops": peaks, "baseline": baseline, "rounds": rounds, "notes": list(notes),
+                  "loadavg": {"before": [round(x, 2) for x in before],
+                              "after": [round(x, 2) for x in os.getloadavg()]}}
+        if args.baseline_tree and suite == "tiny":
+            report["notes"].append(f"Baseline tree: {args.baseline_tree}.")
+        if torch.cuda.is_available() and suite == "paper":
+            report["cuda"] = cuda_training(args.threads)
+        path.write_text(json.dumps(report, indent=2))
+        path.with_suffix(".md").write_text(markdown(report, LABELS))
+        print(markdown(report, LABELS), flush=True)
     return 0
 
 

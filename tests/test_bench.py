@@ -1,21 +1,79 @@
-"""The benchmark's report: targets beside measurements, with the factor by which each is missed."""
+"""The benchmark's report: ratios taken within rounds of one run, and no comparison across machines."""
 
+import pytest
 from conftest import load_script
 
 
-def _bench():
-    return load_script("benchmarks/bench.py")
+def _report():
+    return load_script("benchmarks/bench_report.py")
 
 
-def test_targets_table_reports_the_miss_factor_and_what_was_not_run():
-    bench = _bench()
-    report = {"machine": {"processor": "x", "cpu_count": 2, "torch": "t"}, "threads": 2,
-              "matmul_gflops": {"fp32": 100.0, "bf16": 1.0},
-              "results": [{"name": "ca2sis_paper_b2_default", "median_s": 21.0, "peak_rss_gib": 4.8,
-                           "gflop": 1591.0, "gflops_per_s": 75.0},
-                          {"name": "ca2sis_paper_b2_memory", "error": "boom"}]}
-    text = bench.markdown(report)
-    assert "| default | ≤ 14 s | 21.0 s (1.50×) | ≤ 4.8 GiB | 4.80 GiB (1.00×) |" in text
-    assert "| memory mode | ≤ 20 s | not run |" in text
-    assert "| bf16 autocast | ≤ 8 s | not run | — | not run |" in text
-    assert "failed: boom" in text
+MACHINE = {"cpu": "AMD EPYC", "processor": "x86_64", "cpu_count": 2, "cpu_flags": ["avx2"], "torch": "2.14.1",
+           "threads": 2, "mkldnn_bf16": False}
+
+
+def _run(machine=MACHINE):
+    def row(seconds, gib):
+        return {"median_s": seconds, "peak_rss_gib": gib}
+
+    rounds = [{"authors": row(10.0, 5.0), "default": row(6.0, 4.5), "memory": {"error": "killed"}},
+              {"authors": row(20.0, 5.0), "default": row(14.0, 4.0), "memory": {"error": "killed"}},
+              {"authors": row(12.0, 5.2), "default": row(6.0, 4.68)}]
+    return {"machine": dict(machine), "threads": 2, "repeats": 1, "baseline": "authors", "rounds": rounds,
+            "matmul_gflops": {"fp32": 30.0, "bf16": 0.4}, "loadavg": {"before": [7.9, 7, 6], "after": [8.3, 7, 6]}}
+
+
+def test_ratios_are_taken_within_each_round_then_the_median():
+    summary = _report().summarise(_run())
+    default = summary["default"]
+    assert default["time_ratio"] == pytest.approx(0.6)  # rounds: 0.6, 0.7, 0.5 -> median 0.6
+    assert default["time_ratio_range"] == pytest.approx((0.5, 0.7))
+    assert default["median_s"] == pytest.approx(6.0)  # the median of absolute times is a different number
+    assert default["rss_ratio"] == pytest.approx(0.9)  # 0.9, 0.8, 0.9
+    assert summary["authors"]["time_ratio"] == 1.0
+    assert summary["memory"] == {"error": "killed"}
+
+
+def test_markdown_names_the_load_the_flags_and_the_failures():
+    report = _report()
+    text = report.markdown(_run(), {"default": "default (SDPA)"})
+    assert "Load average (1 min) 7.9 before, 8.3 after" in text
+    assert "CPU flags avx2" in text and "oneDNN bf16 no" in text and "torch 2.14.1, 2 threads" in text
+    assert "| default (SDPA) | 6.00 | 4.50 | 0.60× (0.50–0.70) | 0.90× |" in text
+    assert "| memory | failed: killed |" in text
+    assert "3 interleaved round(s)" in text
+
+
+def test_reports_from_different_machines_are_refused():
+    report = _report()
+    same = report.cross_report_ratios(_run(), _run())
+    assert same["default"] == pytest.approx(1.0)
+    other = dict(MACHINE, cpu_flags=["avx2", "avx512f", "avx512_bf16"])
+    with pytest.raises(ValueError, match="cpu_flags"):
+        report.cross_report_ratios(_run(), _run(other))
+    with pytest.raises(ValueError, match="threads"):
+        report.check_same_machine(_run(), _run(dict(MACHINE, threads=1)))
+
+
+def test_cpu_flags_are_read_from_cpuinfo():
+    cpuinfo = "model name\t: X\nflags\t\t: fpu avx2 avx512f avx512_bf16 sse\n"
+    assert _report().cpu_flags(cpuinfo) == ["avx2", "avx512f", "avx512_bf16"]
+    assert _report().cpu_flags("flags\t: fpu sse\n") == []
+
+
+def test_the_authors_strategy_checkpoints_whole_blocks_with_the_reference_attention():
+    import torch
+
+    from ca2sis_lib.models import CA2SIS, CA2SISConfig
+    from ca2sis_lib.models.blocks import FeedForward, TransformerBlock
+
+    bench = load_script("benchmarks/bench.py")
+    model = CA2SIS(CA2SISConfig.tiny(gradient_checkpointing=True, attention_backend="reference"))
+    assert any(m.chunk_tokens for m in model.modules() if isinstance(m, TransformerBlock))  # memory mode chunks
+    bench.authors_strategy(model)
+    assert all(m.chunk_tokens == 0 for m in model.modules() if isinstance(m, TransformerBlock))
+    assert not any(m.lean for m in model.modules() if isinstance(m, FeedForward))
+    assert bench.suites(2, False, None)["paper"][0] == "authors"
+    assert "bf16" in bench.suites(2, True, None)["paper"][1]
+    assert bench.suites(2, False, "/main")["tiny"][0] == "tiny_b8@baseline"
+    assert bench.relative_error(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0])) == pytest.approx(1.0)

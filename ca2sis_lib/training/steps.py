@@ -79,10 +79,11 @@ def update_ema(ema: nn.Module | None, model: nn.Module, decay: float) -> None:
     """θ_EMA ← decay·θ_EMA + (1 − decay)·θ; buffers are copied."""
     if ema is None:
         return
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    # one foreach call for all tensors: the same per-tensor lerp_/copy_, without a Python loop
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+    buffers = list(ema.buffers())
+    if buffers:
+        torch._foreach_copy_(buffers, list(model.buffers()))
 
 
 def discriminator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor, fake: Tensor) -> Tensor:
