@@ -60,13 +60,13 @@ class SmokeRuns:
             work.mkdir(parents=True)
             try:
                 # one progress line per cell: pytest captures it and shows it only when a test fails
-                execute(notebook, str(executed) + ".partial",
+                execute(notebook, str(executed.with_suffix(".partial.ipynb")),
                         parameters={"SMOKE": True, "OUTPUT_DIR": str(self.root / notebook.stem)},
                         cwd=work, timeout=self.cell_timeout_s)
             except BaseException as error:
                 self.failures[notebook.name] = error
                 raise
-            Path(str(executed) + ".partial").rename(executed)
+            executed.with_suffix(".partial.ipynb").rename(executed)
         return executed
 
     def run_all(self) -> Path:
