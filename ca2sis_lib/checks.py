@@ -247,7 +247,7 @@ def check_samples(model: nn.Module, samples: object, minimum: int, what: str) ->
     count = len(samples) if hasattr(samples, "__len__") else -1  # type: ignore[arg-type]
     if count < minimum:
         got = f"{count}" if count >= 0 else repr(samples)
-        raise InputError(f"{what} needs a sequence of at least {minimum} sample(s), got {got}")
+        raise InputError(f"{what} needs at least {minimum} sample(s) in a sequence, got {got}")
     for i in range(count):
         item = samples[i]  # type: ignore[index]
         if not isinstance(item, dict) or not isinstance(item.get("image"), Tensor) or not isinstance(

@@ -127,7 +127,7 @@ class StyleShapeEditor:
 
     def __init__(self, model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None, dpi: int = 80) -> None:
-        check_samples(model, samples, 2, "the editor (samples A and B)")
+        check_samples(model, samples, 2, "the editor (two samples: A and B)")
         self.model = model.eval()
         self.samples = samples
         k = model.config.num_classes
