@@ -11,7 +11,9 @@ The SPADE family has per-class styles too (SEAN), but its layout *is* the mask, 
 need a composed mask: ``compose_masks`` builds one with a stated overlap rule.
 
 All functions take a batch (A[i] is edited with B[i]), run under ``torch.no_grad`` on the model's
-device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1].
+device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1]. Inputs
+follow the contract of :mod:`ca2sis_lib.checks` (the model's own entry points enforce it; A and B
+must have one batch size): a bad input raises :class:`~ca2sis_lib.checks.InputError`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import InputError, check_batch, check_positive_int
 from .masks import classes_present, labels_to_one_hot
 from .models.interface import SemanticGenerator, is_cross_attention, model_device
 
@@ -30,20 +33,36 @@ def _one_hot(model: SemanticGenerator, mask: Tensor) -> Tensor:
     return model.prepare_mask(mask).to(model_device(model))
 
 
+def _pair(model: SemanticGenerator, mask_a: Tensor, mask_b: Tensor) -> tuple[Tensor, Tensor]:
+    """A's and B's masks as one-hot, refusing batches that differ (a silent broadcast otherwise)."""
+    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    check_batch(a, b, "mask A", "mask B")
+    return a, b
+
+
+def _check_alphas(alphas: Sequence[float]) -> list[float]:
+    alphas = [float(a) for a in alphas]
+    if not alphas:
+        raise InputError("alphas is empty: give at least one blend weight (e.g. [0.0, 0.5, 1.0])")
+    if any(a != a or abs(a) == float("inf") for a in alphas):
+        raise InputError(f"alphas must be finite numbers, got {alphas}")
+    return alphas
+
+
 def _check_classes(model: SemanticGenerator, classes: Sequence[int], reference: Tensor | None = None) -> list[int]:
     classes = [int(c) for c in classes]
     k = model.config.num_classes
     bad = [c for c in classes if not 0 <= c < k]
     if bad:
-        raise ValueError(f"class indices {bad} are out of range: the model has classes 0..{k - 1}")
+        raise InputError(f"class indices {bad} are out of range: the model has classes 0..{k - 1}")
     if not classes:
-        raise ValueError("no classes given to edit")
+        raise InputError("no classes given to edit")
     if reference is not None:  # a class absent from the reference has no style or shape to give
         present = classes_present(reference)  # (B, K)
         for c in classes:
             missing = (~present[:, c]).nonzero().flatten().tolist()
             if missing:
-                raise ValueError(f"class {c} is absent from the reference mask of batch item(s) {missing}")
+                raise InputError(f"class {c} is absent from the reference mask of batch item(s) {missing}")
     return classes
 
 
@@ -60,12 +79,13 @@ def _token_rows(model: SemanticGenerator, classes: Sequence[int]) -> list[int]:
     """Class index -> row of the token tensor (the background has no token when excluded)."""
     shift = int(model.config.exclude_background)
     if shift and 0 in classes:
-        raise ValueError("the background has no mask token in this model (exclude_background=True)")
+        raise InputError("the background has no mask token in this model (exclude_background=True)")
     return [c - shift for c in classes]
 
 
 @torch.no_grad()
 def reconstruct(model: SemanticGenerator, image: Tensor, mask: Tensor) -> Tensor:
+    """``image`` (B, 3, H, W) in [-1, 1] redrawn from its own styles and layout (the parts composed)."""
     one_hot = _one_hot(model, mask)
     return _decode(model, _layout(model, one_hot), model.encode_style(image, one_hot))
 
@@ -74,7 +94,7 @@ def reconstruct(model: SemanticGenerator, image: Tensor, mask: Tensor) -> Tensor
 def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
                    classes: Sequence[int] | None = None) -> Tensor:
     """A's layout with the style codes of ``classes`` taken from B (all classes: global transfer)."""
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    a, b = _pair(model, mask_a, mask_b)
     styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
     if classes is None:
         styles = styles_b  # global style transfer: every code from B
@@ -89,12 +109,12 @@ def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, im
 def interpolate_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
                       alphas: Sequence[float], classes: Sequence[int] | None = None) -> Tensor:
     """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W)."""
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    a, b = _pair(model, mask_a, mask_b)
     styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
     rows = list(range(model.config.num_classes)) if classes is None else _check_classes(model, classes, b)
     layout = _layout(model, a)
     frames = []
-    for alpha in alphas:
+    for alpha in _check_alphas(alphas):
         styles = styles_a.clone()
         styles[:, rows] = alpha * styles_a[:, rows] + (1 - alpha) * styles_b[:, rows]
         frames.append(_decode(model, layout, styles))
@@ -105,6 +125,12 @@ def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Sequence[int]) -
     """A's one-hot mask with channels ``classes`` taken from B's (docs/architecture.md#editing-operations). Not
     re-exclusivised:
     the result may overlap or leave holes, and CA²-SIS's embedder resolves that itself."""
+    if mask_a.shape != mask_b.shape or mask_a.dim() != 4:
+        raise InputError(f"swap_mask_channels needs two one-hot masks of one shape (B, K, H, W), got "
+                         f"{tuple(mask_a.shape)} and {tuple(mask_b.shape)}")
+    bad = [c for c in classes if not 0 <= int(c) < mask_a.shape[1]]
+    if bad:
+        raise InputError(f"class indices {bad} are out of range: the masks have classes 0..{mask_a.shape[1] - 1}")
     swapped = mask_a.clone()
     swapped[:, list(classes)] = mask_b[:, list(classes)]
     return swapped
@@ -117,7 +143,10 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], ma
     ``classes`` and B has not become holes, filled by the nearest remaining class of A (grown one
     pixel at a time, 4-neighbourhood, lowest class id winning ties).
     """
-    classes_t = torch.tensor(list(classes), device=labels_a.device)
+    if labels_a.shape != labels_b.shape or labels_a.dim() != 3 or labels_a.is_floating_point():
+        raise InputError(f"compose_masks needs two integer label maps of one shape (B, H, W), got "
+                         f"{tuple(labels_a.shape)} {labels_a.dtype} and {tuple(labels_b.shape)} {labels_b.dtype}")
+    classes_t = torch.tensor(list(classes), device=labels_a.device, dtype=torch.long)
     out = labels_a.clone()
     hole = torch.isin(labels_a, classes_t)
     out[hole] = -1
@@ -134,7 +163,7 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], ma
         grow = holes & (neighbours < big)
         out[grow] = neighbours[grow]
     if (out < 0).any():
-        raise ValueError("compose_masks could not fill every hole: A has no class left outside the edited ones")
+        raise InputError("compose_masks could not fill every hole: A has no class left outside the edited ones")
     return out
 
 
@@ -143,7 +172,7 @@ def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: 
                              classes: Sequence[int]) -> Tensor:
     """Shape transfer through the mask: CA²-SIS re-embeds A's mask with channels swapped from B;
     the SPADE family gets the composed mask of ``compose_masks``. Styles stay A's."""
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    a, b = _pair(model, mask_a, mask_b)
     classes = _check_classes(model, classes, reference=b)
     styles = model.encode_style(image_a, a)  # encoded with A's original mask
     if is_cross_attention(model):
@@ -158,9 +187,9 @@ def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_
     """CA²-SIS only: replace A's *mask tokens* of ``classes`` by B's (and their style codes too when
     ``with_style``) — the shape comes from B and no mask is ever composed (docs/architecture.md#editing-operations)."""
     if not is_cross_attention(model):
-        raise ValueError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
+        raise InputError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
                          "for the SPADE family use transfer_shape_with_mask (a composed mask)")
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+    a, b = _pair(model, mask_a, mask_b)
     classes = _check_classes(model, classes, reference=b)
     tokens_a, tokens_b = model.embed_mask(a), model.embed_mask(b)
     rows = _token_rows(model, classes)
@@ -177,12 +206,13 @@ def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor,
     """CA²-SIS: tokens α·t_A + (1-α)·t_A_sw, where t_A_sw embeds A's mask with ``classes`` swapped
     from B; styles stay A's. Returns (len(alphas), B, 3, H, W)."""
     if not is_cross_attention(model):
-        raise ValueError("shape interpolation blends mask tokens: only CA²-SIS has them")
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+        raise InputError("shape interpolation blends mask tokens: only CA²-SIS has them")
+    a, b = _pair(model, mask_a, mask_b)
     classes = _check_classes(model, classes, reference=b)
     tokens_a, tokens_sw = model.embed_mask(a), model.embed_mask(swap_mask_channels(a, b, classes))
     styles = model.encode_style(image_a, a)
-    return torch.stack([_decode(model, alpha * tokens_a + (1 - alpha) * tokens_sw, styles) for alpha in alphas])
+    return torch.stack([_decode(model, alpha * tokens_a + (1 - alpha) * tokens_sw, styles)
+                        for alpha in _check_alphas(alphas)])
 
 
 @torch.no_grad()
@@ -191,7 +221,8 @@ def generate_from_noise(model: SemanticGenerator, mask: Tensor, num_samples: int
     layout.
     Returns (num_samples, B, 3, H, W). Meaningful after the mapping stage of training."""
     if not is_cross_attention(model):
-        raise ValueError("noise-driven generation needs the CA²-SIS mapping network")
+        raise InputError("noise-driven generation needs the CA²-SIS mapping network")
+    check_positive_int(num_samples, "num_samples")
     one_hot = _one_hot(model, mask)
     present = classes_present(one_hot)  # (B, K)
     tokens = model.embed_mask(one_hot)

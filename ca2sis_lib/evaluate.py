@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .data.toy import TOY_CLASSES, toy_batch
 from .image_metrics import psnr, rmse, segmentation_scores, ssim
 from .masks import as_one_hot, resize_mask
@@ -29,6 +30,8 @@ from .models.interface import SemanticGenerator, is_cross_attention, model_devic
 @torch.no_grad()
 def evaluate_toy(model: SemanticGenerator, num_samples: int = 200, seed: int = 0, batch_size: int = 25
                  ) -> dict[str, Any]:
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(batch_size, "batch_size")
     config = model.config
     device = model_device(model)
     is_ca2sis = is_cross_attention(model)
@@ -72,6 +75,8 @@ def evaluate_noise(model: SemanticGenerator, segmenter: nn.Module | None = None,
     """
     from .editing import generate_from_noise, reconstruct
 
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(batch_size, "batch_size")
     config = model.config
     diversity, samples, recons, layouts = [], [], [], []
     for start in range(0, num_samples, batch_size):

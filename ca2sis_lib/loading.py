@@ -14,6 +14,7 @@ from torch import nn
 
 from .checkpoint_io import load_checkpoint
 from .models.factory import generator_from_config_dict
+from .segmenter import FORMAT as SEGMENTER_FORMAT
 from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
 
 
@@ -49,4 +50,10 @@ def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
     state = load_checkpoint(path, map_location=map_location)
     if state.get("format") == FORMAT:
         return load_shipped_file(path, map_location=map_location)
+    if state.get("format") == SEGMENTER_FORMAT:
+        raise ValueError(f"{text!r} is the toy segmenter (a label predictor), not a generator: load it with "
+                         "ca2sis_lib.segmenter.load_segmenter()")
+    if "family" not in state or "model_config" not in state:
+        raise ValueError(f"{path} is neither a shipped generator nor a training checkpoint (it has no 'family' "
+                         f"and 'model_config'; keys: {sorted(state)[:8]})")
     return load_generator(path, map_location=map_location)

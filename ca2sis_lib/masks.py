@@ -4,7 +4,8 @@ Every model in this package consumes a one-hot mask M of shape (B, K, H, W) (pap
 docs/architecture.md#notation-and-inputs). Users hand us integer label maps far more often, so the conversion lives
 here, next to
 the checks that turn silent mistakes (a 255 border, a 20-class map into a 19-class model, an RGB
-colour mask) into a ``ValueError`` that names the problem and the expected value.
+colour mask) into an :class:`~ca2sis_lib.checks.InputError` (a ``ValueError``) that names the
+problem and the expected value. The checks themselves live in :mod:`ca2sis_lib.checks`.
 """
 
 from __future__ import annotations
@@ -16,68 +17,45 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import InputError, check_image, check_labels, check_mask_size, check_one_hot
+
+__all__ = ["InputError", "as_one_hot", "check_image", "check_mask_size", "check_one_hot", "classes_present",
+           "colour_labels", "labels_to_one_hot", "resize_mask"]
+
 
 def labels_to_one_hot(labels: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
     """Integer labels (B, H, W) -> float one-hot (B, K, H, W).
 
     Pixels equal to ``ignore_index`` get an all-zero column: they belong to no class, so they
     neither feed the mask embedder nor count in the attention loss. Any other value outside
-    [0, K) is an error, never clipped.
+    [0, K) is an error (:func:`ca2sis_lib.checks.check_labels`), never clipped.
     """
-    if labels.dim() != 3:
-        raise ValueError(f"label map must have shape (B, H, W), got {tuple(labels.shape)}")
-    if labels.is_floating_point():
-        if not torch.equal(labels, labels.round()):
-            raise ValueError("label map holds non-integer values; pass integer class ids")
-        labels = labels.long()
+    check_labels(labels, num_classes, ignore_index)
     labels = labels.long()
     valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        values = sorted(torch.unique(labels[bad]).tolist())[:10]
-        hint = "" if ignore_index is None else f" (ignore label {ignore_index} is allowed)"
-        raise ValueError(
-            f"label values {values} are outside [0, {num_classes}){hint}; the model expects "
-            f"{num_classes} classes. Check the dataset's class count or set ignore_index."
-        )
     one_hot = F.one_hot(labels.clamp(0, num_classes - 1) * valid, num_classes)  # (B, H, W, K)
     one_hot = one_hot * valid.unsqueeze(-1)  # ignore pixels -> all zero
     return one_hot.permute(0, 3, 1, 2).float()  # (B, K, H, W)
 
 
-def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False) -> None:
-    """Raise ``ValueError`` unless ``mask`` (B, K, H, W) is a one-hot mask with K channels."""
-    if mask.dim() != 4:
-        raise ValueError(f"one-hot mask must have shape (B, K, H, W), got {tuple(mask.shape)}")
-    if mask.shape[1] != num_classes:
-        raise ValueError(
-            f"mask has {mask.shape[1]} class channels but the model expects {num_classes}; "
-            "build the model with the dataset's class count (config.num_classes)."
-        )
-    if not torch.all((mask == 0) | (mask == 1)):
-        raise ValueError("one-hot mask holds values other than 0 and 1; pass integer labels instead")
-    per_pixel = mask.sum(dim=1)
-    if (per_pixel > 1).any() or (not allow_empty_pixels and (per_pixel < 1).any()):
-        raise ValueError(
-            "mask is not one-hot: some pixels belong to "
-            f"{int(per_pixel.max())} classes and some to {int(per_pixel.min())}; every pixel "
-            "must have exactly one class. For hand-composed masks use model.embed_mask/decode."
-        )
+def as_one_hot(mask: Tensor, num_classes: int, ignore_index: int | None = None, exclusive: bool = True) -> Tensor:
+    """Accept integer labels (B, H, W) or a one-hot mask (B, K, H, W); return validated float one-hot.
 
-
-def as_one_hot(mask: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
-    """Accept integer labels (B, H, W) or a one-hot mask (B, K, H, W); return validated one-hot."""
+    ``exclusive=False`` accepts a hand-composed 0/1 mask whose pixels may hold several classes or none.
+    """
+    if not isinstance(mask, Tensor):
+        raise InputError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.dim() == 3:
         return labels_to_one_hot(mask, num_classes, ignore_index)
     if mask.dim() == 4:
         if mask.shape[1] == 1:
-            raise ValueError(
+            raise InputError(
                 "mask has shape (B, 1, H, W); pass integer labels as (B, H, W) or a one-hot "
                 f"mask as (B, {num_classes}, H, W)"
             )
-        check_one_hot(mask, num_classes, allow_empty_pixels=ignore_index is not None)
+        check_one_hot(mask, num_classes, allow_empty_pixels=ignore_index is not None, exclusive=exclusive)
         return mask.float()
-    raise ValueError(
+    raise InputError(
         f"mask must be labels (B, H, W) or one-hot (B, {num_classes}, H, W), got {tuple(mask.shape)}"
     )
 
@@ -108,25 +86,3 @@ def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     return F.interpolate(mask, size=size, mode="nearest")
-
-
-def check_image(image: Tensor, mask: Tensor, size: int) -> None:
-    """Raise ``ValueError`` unless ``image`` is (B, 3, size, size) and ``mask`` has its size and batch."""
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
-    if tuple(image.shape[-2:]) != (size, size):
-        raise ValueError(
-            f"image size {tuple(image.shape[-2:])} is not supported by this config: expected "
-            f"({size}, {size}); resize the data or build the model with image_size={image.shape[-1]}"
-        )
-    check_mask_size(mask, size)
-    if mask.shape[0] != image.shape[0]:
-        raise ValueError(f"image batch {image.shape[0]} != mask batch {mask.shape[0]}")
-
-
-def check_mask_size(mask: Tensor, size: int) -> None:
-    if tuple(mask.shape[-2:]) != (size, size):
-        raise ValueError(
-            f"mask is {tuple(mask.shape[-2:])} but the model draws ({size}, {size}) images; they must "
-            "match (resize the mask with nearest-neighbour interpolation)"
-        )

@@ -66,3 +66,38 @@ def write_metrics(out_dir: str | Path, metrics: dict[str, Any], name: str = "met
     path = output_dir(out_dir) / name
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float))
     return path
+
+
+# -- parameter checks (the line after a notebook's parameters cell) ----------------------------------
+def choose(name: str, value: Any, valid: Any) -> Any:
+    """Return ``value`` when it is one of ``valid``; otherwise one clear error listing what is valid.
+
+    ``valid`` is any collection (a list of class names, a dict of presets); a string that differs
+    only in case or surrounding spaces is not guessed at: the error names the closest choices.
+    """
+    options = list(valid)
+    if value in options:
+        return value
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=3)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    raise ValueError(f"{name}={value!r} is not valid{hint}; choose one of {options}")
+
+
+def check_path(name: str, path: str | Path, kind: str = "any") -> Path:
+    """``path`` must exist (``kind``: 'file', 'dir' or 'any'); the error says what was expected."""
+    p = Path(path).expanduser()
+    ok = p.is_file() if kind == "file" else p.is_dir() if kind == "dir" else p.exists()
+    if not ok:
+        what = {"file": "file", "dir": "folder"}.get(kind, "path")
+        raise FileNotFoundError(f"{name}={str(path)!r}: no such {what} (resolved to {p.resolve()})")
+    return p
+
+
+def smoke_overrides(smoke: bool, **overridden: tuple[Any, Any]) -> dict[str, Any]:
+    """Print which parameters smoke mode replaces: ``NAME=(given, used)``; returns the used values."""
+    changed = {k: (given, used) for k, (given, used) in overridden.items() if given != used}
+    if smoke and changed:
+        print("SMOKE=True overrides: " + ", ".join(f"{k}={g!r} -> {u!r}" for k, (g, u) in changed.items()))
+    return {k: (used if smoke else given) for k, (given, used) in overridden.items()}

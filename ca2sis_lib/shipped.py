@@ -59,12 +59,23 @@ def export_generator(run_dir: str | Path, name: str, dest: str | Path = SHIPPED_
 
 
 def verify(path: str | Path) -> None:
-    """Check a shipped file against the SHA-256 in its folder's manifest."""
+    """Check a shipped file against the SHA-256 in its folder's manifest.
+
+    A file whose folder's manifest does not list it (a shipped file copied elsewhere) is accepted
+    when its SHA-256 equals that of a file in the package's own manifest: it is an intact copy.
+    Anything else is refused; ``load_shipped_file(path, check=False)`` loads a file you trust unverified.
+    """
     path = Path(path)
     entry = next((e for e in _manifest(path.parent).values() if e["file"] == path.name), None)
-    if entry is None:
-        raise ValueError(f"{path.name} is not listed in {path.parent / 'manifest.json'}; cannot verify it")
     actual = sha256(path)
+    if entry is None:
+        if any(e["sha256"] == actual for e in _manifest(SHIPPED_DIR).values()):
+            return  # an intact copy of a shipped file
+        raise ValueError(
+            f"{path.name} is not listed in {path.parent / 'manifest.json'} and its SHA-256 ({actual[:16]}…) matches "
+            f"no shipped file in {SHIPPED_DIR / 'manifest.json'}, so it cannot be verified; if you trust it, load "
+            "it with ca2sis_lib.shipped.load_shipped_file(path, check=False)"
+        )
     if actual != entry["sha256"]:
         raise ValueError(
             f"{path} does not match its SHA-256 in manifest.json (expected {entry['sha256'][:16]}…, got "

@@ -230,7 +230,7 @@ def test_tiny_preset_learns_reconstruction():
          "expects 12"),
         (lambda c, img, lab: (img, lab + c.num_classes), "outside [0, 12)"),
         (lambda c, img, lab: (img, lab[:, :32, :32]), "must match"),
-        (lambda c, img, lab: (img[:, :, :32, :32], lab[:, :32, :32]), "not supported by this config"),
+        (lambda c, img, lab: (img[:, :, :32, :32], lab[:, :32, :32]), "does not fit this model"),
         (lambda c, img, lab: (img, 0.5 * torch.nn.functional.one_hot(lab, c.num_classes).permute(0, 3, 1, 2)),
          "other than 0 and 1"),
         (lambda c, img, lab: (img, torch.ones(2, c.num_classes, 64, 64)), "not one-hot"),

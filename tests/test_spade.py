@@ -224,7 +224,7 @@ def test_sean_tiny_learns_reconstruction():
         (lambda img, lab: (img, F.one_hot(lab, 13).permute(0, 3, 1, 2)), "expects 12"),
         (lambda img, lab: (img, lab + 12), "outside [0, 12)"),
         (lambda img, lab: (img, lab[:, :32, :32]), "must match"),
-        (lambda img, lab: (img[:, :, :32, :32], lab[:, :32, :32]), "not supported by this config"),
+        (lambda img, lab: (img[:, :, :32, :32], lab[:, :32, :32]), "does not fit this model"),
         (lambda img, lab: (img[:1], lab), "batch"),
     ],
     ids=["class-count", "label-range", "size-mismatch", "unsupported-size", "batch-mismatch"],

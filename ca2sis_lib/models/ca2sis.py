@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..masks import check_image
+from ..checks import InputError, prepare_code
 from .attention import PROCESSORS, SelfAttention
 from .blocks import ResBlock, SpatialTransformer
 from .config import CA2SISConfig
@@ -97,37 +97,53 @@ class CA2SIS(GeneratorMixin, nn.Module):
             config.mapping_shared_layers, config.mapping_head_layers,
         )
 
-    # -- input checks ---------------------------------------------------------------------
-    def check_image(self, image: Tensor, mask: Tensor) -> None:
-        check_image(image, mask, self.config.image_size)
-
-    # -- the parts (every editing operation composes these) --------------------------------
+    # -- the parts (every editing operation composes these; each checks its inputs, see checks.py) ---
     def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:
-        """image (B, 3, H, W), one-hot mask (B, K, H, W) -> styles (B, K, style_code_dim)."""
-        return self.style_encoder(image, mask)
+        """image (B, 3, H, W) in [-1, 1], labels or one-hot mask -> styles (B, K, style_code_dim)."""
+        image, one_hot = self.prepare_inputs(image, mask)
+        return self.style_encoder(image, one_hot)
 
     def embed_mask(self, mask: Tensor) -> Tensor:
-        """(Possibly hand-composed) one-hot mask (B, K, H, W) -> shape tokens (B, K', L)."""
-        return self.mask_embedder(mask)
+        """Labels or a (possibly hand-composed, 0/1) one-hot mask (B, K, H, W) -> shape tokens (B, K', L)."""
+        return self.mask_embedder(self.prepare_mask(mask, exclusive=False))
 
     def styles_from_noise(self, z: Tensor, present: Tensor | None = None) -> Tensor:
         """Noise (B, noise_dim) and class presence (B, K) -> styles (B, K, style_code_dim) (§5)."""
+        c = self.config
+        z = prepare_code(z, (None, c.noise_dim), "noise z", self, f"noise_dim={c.noise_dim}")
+        if present is not None:
+            if tuple(present.shape) != (z.shape[0], c.num_classes):
+                raise InputError(f"present must have shape (B, K) = ({z.shape[0]}, {c.num_classes}), "
+                                 f"got {tuple(present.shape)}")
+            present = present.to(z.device)
         return self.mapping(z, present)
+
+    def check_layout(self, tokens: Tensor, styles: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, K', token_size²) and styles (B, K, style_code_dim) of one batch, on the model's device."""
+        c = self.config
+        tokens = prepare_code(tokens, (None, c.embed_classes, c.token_size**2), "tokens", self,
+                              f"K'={c.embed_classes} tokens of {c.token_size}² values; make them with embed_mask")
+        styles = prepare_code(styles, (tokens.shape[0], c.num_classes, c.style_code_dim), "styles", self,
+                              f"K={c.num_classes} codes of style_code_dim={c.style_code_dim}, one batch with tokens")
+        return tokens, styles
 
     def decode(self, tokens: Tensor, styles: Tensor, return_attention: bool = False) -> CA2SISOutput:
         """Tokens and styles -> image, and the per-layer attention logits that L_att
         (:func:`ca2sis_lib.losses.attention_loss`) compares with the mask."""
+        tokens, styles = self.check_layout(tokens, styles)
+        return self._decode(tokens, styles, return_attention)
+
+    def _decode(self, tokens: Tensor, styles: Tensor, return_attention: bool) -> CA2SISOutput:
         image, logits = self.generator(tokens, styles)
         attention = dict(zip(self.attention_layer_names(), logits)) if return_attention else None
         return CA2SISOutput(image=image, logits=logits, attention=attention, styles=styles, tokens=tokens)
 
     def forward(self, image: Tensor, mask: Tensor, return_attention: bool = False) -> CA2SISOutput:
-        """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot)."""
-        self.check_image(image, mask)
-        one_hot = self.prepare_mask(mask)
-        styles = self.encode_style(image, one_hot)
-        tokens = self.embed_mask(one_hot)
-        return self.decode(tokens, styles, return_attention=return_attention)
+        """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot); checked once."""
+        image, one_hot = self.prepare_inputs(image, mask)
+        styles = self.style_encoder(image, one_hot)  # (B, K, D)
+        tokens = self.mask_embedder(one_hot)  # (B, K', L)
+        return self._decode(tokens, styles, return_attention)
 
     # -- helpers --------------------------------------------------------------------------
     def attention_layer_names(self) -> list[str]:

@@ -30,6 +30,23 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None = N
     return cls(**{k: convert(k, v) if convert else v for k, v in data.items()})
 
 
+def check_at_least(config: object, minimum: int, *names: str) -> None:
+    """Raise ``ValueError`` naming the valid range for each integer field below ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_ignore_index(ignore_index: int | None, num_classes: int) -> None:
+    """The ignore label must not be a real class id (that class would silently vanish)."""
+    if ignore_index is not None and 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is a real class id (classes are 0..{num_classes - 1}): that class would "
+            f"vanish from every mask; use a value outside [0, {num_classes}), e.g. 255 or -1, or None"
+        )
+
+
 class ConfigDictMixin:
     """to_dict / from_dict for flat frozen dataclass configs (the SPADE family's)."""
 
@@ -91,6 +108,14 @@ class CA2SISConfig:
     def __post_init__(self) -> None:
         if not self.stages:
             raise ValueError("config needs at least one generator stage")
+        check_at_least(self, 1, "embed_resolution", "style_features_per_class", "style_downsamples", "style_dim",
+                       "input_channels", "norm_groups", "ff_mult", "noise_dim", "mapping_hidden",
+                       "mapping_shared_layers", "mapping_head_layers")
+        for i, stage in enumerate(self.stages):
+            for name in ("channels", "heads", "head_dim"):
+                if getattr(stage, name) < 1:
+                    raise ValueError(f"stage {i}: {name} must be an integer >= 1, got {getattr(stage, name)!r}")
+        check_ignore_index(self.ignore_index, self.num_classes)
         size = self.image_size
         if size % 64 or not 64 <= size <= 512:
             raise ValueError(f"image_size must be a multiple of 64 in [64, 512], got {size}")

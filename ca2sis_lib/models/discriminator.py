@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import spectral_norm
 
+from ..checks import InputError, check_image_values, check_one_hot, model_placement
+
 KERNEL = 4
 PADDING = 2  # pix2pixHD's ceil((4 - 1) / 2): every conv output is one pixel larger than "same"
 
@@ -107,30 +109,48 @@ class MultiscaleDiscriminator(nn.Module):
             sizes = f"num_classes={num_classes}, num_scales={num_scales}, num_layers={num_layers}"
             raise ValueError(f"num_classes, num_scales and num_layers must be positive, got {sizes}")
         self.num_classes = num_classes
+        self.num_layers = num_layers
         self.scales = nn.ModuleList(
             PatchDiscriminator(num_classes + 3, base_channels, num_layers) for _ in range(num_scales)
         )
 
-    def check_inputs(self, mask: Tensor, image: Tensor) -> None:
-        """Raise ``ValueError`` naming the expected value when mask and image do not fit D."""
-        if mask.dim() != 4 or mask.shape[1] != self.num_classes:
-            raise ValueError(
+    @property
+    def min_size(self) -> int:
+        """The smallest side D can judge: its coarsest scale still gets ``2**num_layers`` pixels,
+        so every stride-2 layer halves real content rather than padding."""
+        return 2 ** (self.num_layers + len(self.scales) - 1)
+
+    def check_inputs(self, mask: Tensor, image: Tensor) -> tuple[Tensor, Tensor]:
+        """Raise :class:`~ca2sis_lib.checks.InputError` naming the expected value when mask and image
+        do not fit D; return both on D's device and dtype."""
+        if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != self.num_classes:
+            raise InputError(
                 f"mask must be one-hot with shape (B, {self.num_classes}, H, W) for this discriminator "
-                f"(num_classes={self.num_classes}), got {tuple(mask.shape)}"
+                f"(num_classes={self.num_classes}), got {tuple(getattr(mask, 'shape', ()))}; convert labels with "
+                "ca2sis_lib.masks.labels_to_one_hot"
             )
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)}")
+        if not isinstance(image, Tensor) or image.dim() != 4 or image.shape[1] != 3:
+            raise InputError(f"image must have shape (B, 3, H, W), got {tuple(getattr(image, 'shape', ()))}")
         if mask.shape[0] != image.shape[0] or mask.shape[-2:] != image.shape[-2:]:
-            raise ValueError(
+            raise InputError(
                 f"mask {tuple(mask.shape)} and image {tuple(image.shape)} must have the same batch size and "
                 "spatial size (resize the mask with nearest-neighbour interpolation)"
             )
+        if min(image.shape[-2:]) < self.min_size:
+            raise InputError(
+                f"image {tuple(image.shape[-2:])} is too small for this discriminator: {len(self.scales)} scales of "
+                f"{self.num_layers} stride-2 layers need a side of at least {self.min_size}"
+            )
+        check_one_hot(mask, self.num_classes, allow_empty_pixels=True, exclusive=False, name="discriminator mask")
+        check_image_values(image)
+        device, dtype = model_placement(self)
+        return mask.to(device=device, dtype=dtype), image.to(device=device, dtype=dtype)
 
     def forward(self, mask: Tensor, image: Tensor) -> list[list[Tensor]]:
         """One-hot mask (B, K, H, W) and image (B, 3, H, W) in [-1, 1] -> per scale (full
         resolution first) the list of every layer's output, the patch logits (B, 1, h, w) last."""
-        self.check_inputs(mask, image)
-        x = torch.cat([mask.to(image.dtype), image], dim=1)  # (B, K+3, H, W)
+        mask, image = self.check_inputs(mask, image)
+        x = torch.cat([mask, image], dim=1)  # (B, K+3, H, W)
         results = []
         for i, scale in enumerate(self.scales):
             if i > 0:

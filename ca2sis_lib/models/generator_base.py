@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from ..checks import check_image, check_mask_size, model_placement, prepare_image
 from ..masks import as_one_hot
 
 
@@ -23,9 +24,21 @@ class GeneratorMixin:
     config: Any
     counted_parts: ClassVar[dict[str, str]] = {}  # name in parameter_counts() -> attribute holding that part
 
-    def prepare_mask(self, mask: Tensor) -> Tensor:
-        """Integer labels (B, H, W) or one-hot (B, K, H, W) -> validated float one-hot."""
-        return as_one_hot(mask, self.config.num_classes, self.config.ignore_index)
+    def prepare_mask(self, mask: Tensor, exclusive: bool = True) -> Tensor:
+        """Integer labels (B, H, W) or one-hot (B, K, H, W) of the model's size -> validated float
+        one-hot on the model's device and dtype (``exclusive=False``: a hand-composed 0/1 mask whose
+        pixels may hold several classes or none)."""
+        check_mask_size(mask, self.config.image_size)
+        device, dtype = model_placement(self)  # type: ignore[arg-type]
+        one_hot = as_one_hot(mask.to(device), self.config.num_classes, self.config.ignore_index, exclusive)
+        return one_hot.to(dtype)
+
+    def prepare_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The input contract of ``ca2sis_lib.checks`` for an (image, mask) pair -> (image, one-hot),
+        both on the model's device and dtype."""
+        check_image(image, mask, self.config.image_size)  # shapes, sizes and batch first: no arithmetic yet
+        image = prepare_image(image, self.config.image_size, self)  # type: ignore[arg-type]
+        return image, self.prepare_mask(mask)
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part (``counted_parts``) and their ``total``."""

@@ -32,8 +32,8 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 
-from ..masks import check_image, check_mask_size
-from .config import CA2SISConfig, ConfigDictMixin
+from ..checks import prepare_code
+from .config import CA2SISConfig, ConfigDictMixin, check_at_least, check_ignore_index
 from .generator_base import GeneratorMixin
 from .spade import (
     BLOCK_PLAN,
@@ -127,8 +127,8 @@ class SEANConfig(ConfigDictMixin):
 
     def __post_init__(self) -> None:
         check_skeleton(self.image_size, self.num_classes, self.ngf, self.spade_hidden)
-        if self.style_hidden < 1:
-            raise ValueError(f"style_hidden must be positive, got {self.style_hidden}")
+        check_at_least(self, 1, "style_hidden", "style_features_per_class", "style_downsamples", "style_dim")
+        check_ignore_index(self.ignore_index, self.num_classes)
         if self.image_size % 2**self.style_downsamples:
             raise ValueError(
                 f"image_size {self.image_size} is not divisible by 2**style_downsamples = {2**self.style_downsamples}"
@@ -193,29 +193,28 @@ class SEANGenerator(GeneratorMixin, nn.Module):
             return SPADE(channels, c.num_classes, c.spade_hidden)
         return SEANNorm(channels, c.num_classes, c.style_code_dim, c.style_hidden, c.spade_hidden, c.noise_injection)
 
-    # -- input checks ---------------------------------------------------------------------
-    def check_styles(self, styles: Tensor, batch: int) -> None:
-        expected = (batch, self.config.num_classes, self.config.style_code_dim)
-        if tuple(styles.shape) != expected:
-            raise ValueError(f"styles must have shape (B, K, D) = {expected}, got {tuple(styles.shape)}")
+    # -- the parts (every editing operation composes these; each checks its inputs, see checks.py) ---
+    def check_styles(self, styles: Tensor, batch: int) -> Tensor:
+        """styles (B, K, style_code_dim) of the mask's batch -> on the model's device and dtype."""
+        c = self.config
+        return prepare_code(styles, (batch, c.num_classes, c.style_code_dim), "styles", self,
+                            f"K={c.num_classes} codes of style_code_dim={c.style_code_dim}, one batch with the mask")
 
-    # -- the parts (every editing operation composes these) --------------------------------
     def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:
-        """image (B, 3, H, W), one-hot mask (B, K, H, W) -> styles (B, K, style_code_dim)."""
-        return self.style_encoder(image, mask)
+        """image (B, 3, H, W) in [-1, 1], labels or one-hot mask -> styles (B, K, style_code_dim)."""
+        image, one_hot = self.prepare_inputs(image, mask)
+        return self.style_encoder(image, one_hot)
 
     def decode(self, mask: Tensor, styles: Tensor) -> SPADEOutput:
         """Labels or a (possibly composed) one-hot mask, and styles (B, K, D) -> image."""
-        check_mask_size(mask, self.config.image_size)
         one_hot = self.prepare_mask(mask)
-        self.check_styles(styles, one_hot.shape[0])
-        return SPADEOutput(image=self.decoder(one_hot, styles), styles=styles)
+        return SPADEOutput(image=self.decoder(one_hot, self.check_styles(styles, one_hot.shape[0])), styles=styles)
 
     def forward(self, image: Tensor, mask: Tensor) -> SPADEOutput:
-        """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot)."""
-        check_image(image, mask, self.config.image_size)
-        one_hot = self.prepare_mask(mask)
-        return self.decode(one_hot, self.encode_style(image, one_hot))
+        """Reconstruction: styles from ``image``, layout from ``mask`` (labels or one-hot); checked once."""
+        image, one_hot = self.prepare_inputs(image, mask)
+        styles = self.style_encoder(image, one_hot)
+        return SPADEOutput(image=self.decoder(one_hot, styles), styles=styles)
 
     # -- helpers --------------------------------------------------------------------------
     def sean_layers(self) -> dict[str, SEANNorm]:

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..masks import check_image, check_mask_size, resize_mask
-from .config import ConfigDictMixin
+from ..masks import resize_mask
+from .config import ConfigDictMixin, check_ignore_index
 from .generator_base import GeneratorMixin
 
 # --------------------------------------------------------------------------------------------
@@ -216,6 +216,7 @@ class SPADEConfig(ConfigDictMixin):
 
     def __post_init__(self) -> None:
         check_skeleton(self.image_size, self.num_classes, self.ngf, self.spade_hidden)
+        check_ignore_index(self.ignore_index, self.num_classes)
 
     @property
     def start_size(self) -> int:
@@ -263,12 +264,12 @@ class SPADEGenerator(GeneratorMixin, nn.Module):
 
     def decode(self, mask: Tensor) -> SPADEOutput:
         """Labels or a (possibly hand-composed) one-hot mask -> image (B, 3, H, W)."""
-        check_mask_size(mask, self.config.image_size)
         return SPADEOutput(image=self.decoder(self.prepare_mask(mask)))
 
     def forward(self, image: Tensor | None, mask: Tensor) -> SPADEOutput:
+        """The mask alone makes the image; ``image``, when given, is checked like every model's input."""
         if image is not None:
-            check_image(image, mask, self.config.image_size)
+            self.prepare_inputs(image, mask)
         return self.decode(mask)
 
 

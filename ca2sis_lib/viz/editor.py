@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from .. import editing
+from ..checks import check_samples
 from ..masks import colour_labels
 from ..models.interface import SemanticGenerator, is_cross_attention, model_device
 from .app import WIDGET_STYLE, PanelApp
@@ -127,8 +128,7 @@ class StyleShapeEditor:
 
     def __init__(self, model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None, dpi: int = 80) -> None:
-        if len(samples) < 2:
-            raise ValueError("the editor needs at least two samples (A and B)")
+        check_samples(model, samples, 2, "the editor (two samples: A and B)")
         self.model = model.eval()
         self.samples = samples
         k = model.config.num_classes

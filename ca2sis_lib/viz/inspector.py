@@ -32,6 +32,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..checks import check_samples
 from ..masks import colour_labels
 from ..models.interface import SemanticGenerator
 from .app import WIDGET_STYLE, PanelApp
@@ -85,8 +86,7 @@ class AttentionInspector:
 
     def __init__(self, model: SemanticGenerator, samples: Sequence[Sample], class_names: Sequence[str] | None = None,
                  palette: np.ndarray | Sequence[Sequence[int]] | None = None, dpi: int = 80) -> None:
-        if len(samples) == 0:
-            raise ValueError("the inspector needs at least one sample")
+        check_samples(model, samples, 1, "the inspector")
         self.model = model
         self.samples = samples
         self.class_names = list(class_names) if class_names is not None else None

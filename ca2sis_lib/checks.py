@@ -1,0 +1,260 @@
+"""The input contract of every public entry point, written once: what a model accepts, and the errors.
+
+Every generator (CA²-SIS, SEAN-style, SPADE), the discriminator, the editing operations, the
+evaluation and the visualisers call these checks before any arithmetic, so a bad input stops at
+the door with an :class:`InputError` (a ``ValueError``) that names the problem and the fix,
+instead of a silent wrong answer or a shape error deep inside torch.
+
+The contract:
+
+    image     floating point, (B, 3, S, S) with S = config.image_size, values in [-1, 1], finite.
+              [0, 1] data ("convert with image * 2 - 1"), [0, 255] data and integer dtypes
+              ("convert with image.float() / 127.5 - 1") and NaN / inf pixels are refused.
+    mask      integer labels (B, S, S) in [0, K) (``ignore_index`` allowed), or a one-hot
+              (B, K, S, S) of exact 0s and 1s; same batch and size as the image.
+    styles    (B, K, style_code_dim);  tokens (B, K', token_size²);  noise (B, noise_dim).
+
+Dtype and device policy: **inputs follow the model.** Every tensor is moved to the device of
+the model's parameters and floating-point inputs are cast to their dtype (fp16, bf16 and float64
+images work with a float32 model, and an fp32 image works with a half model). Integer images are
+never cast: their scale is ambiguous, so they get an error naming the conversion.
+
+The value checks cost one reduction and one host sync per tensor (``aminmax`` sees NaN and inf
+too); ``benchmarks/input_checks.py`` measures them on a training step. :func:`checks_disabled`
+turns the value checks off (shapes are always checked) for that measurement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+_VALUE_CHECKS = True
+SIZE_STEP, SIZE_MIN, SIZE_MAX = 64, 64, 512  # the image sizes the generator configs accept
+
+
+class InputError(ValueError):
+    """Bad input to a public function of ca2sis_lib: the message names the problem and the fix."""
+
+
+@contextlib.contextmanager
+def checks_disabled() -> Iterator[None]:
+    """Skip the value checks (ranges, NaN, one-hot values) inside this block; shapes stay checked."""
+    global _VALUE_CHECKS
+    previous, _VALUE_CHECKS = _VALUE_CHECKS, False
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS = previous
+
+
+def value_checks_enabled() -> bool:
+    return _VALUE_CHECKS
+
+
+def _shape(x: Tensor) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def require_tensor(x: object, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def model_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of a model's parameters (where inputs are moved and cast)."""
+    p = next(model.parameters())
+    return p.device, p.dtype
+
+
+def supported_sizes_hint(height: int, width: int) -> str:
+    """A hint naming image sizes the configs accept (multiples of 64 in [64, 512]) near H×W."""
+    side = max(height, width)
+    below = min(max(SIZE_MIN, side // SIZE_STEP * SIZE_STEP), SIZE_MAX)
+    above = min(below + SIZE_STEP, SIZE_MAX) if side > below else below
+    sizes = sorted({below, above})
+    options = " or ".join(str(s) for s in sizes)
+    return (f"resize the data to a square {options}² (image_size must be a multiple of {SIZE_STEP} "
+            f"in [{SIZE_MIN}, {SIZE_MAX}]) and build the model with that image_size")
+
+
+# --------------------------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------------------------
+def image_range_error(low: float, high: float, name: str = "image") -> str | None:
+    """The message for an image whose values span [low, high], or None when it fits [-1, 1]."""
+    if not (abs(low) < float("inf") and abs(high) < float("inf")):  # NaN fails both comparisons
+        return (f"{name} holds non-finite values (NaN or inf): one bad pixel turns the whole output to "
+                "NaN; fix the data or replace them (torch.nan_to_num)")
+    eps = 1e-3
+    if low >= -eps and high > 1 + eps and high <= 255 + eps:
+        return (f"{name} values lie in [{low:.3g}, {high:.3g}]: looks like [0, 255]; the models take "
+                "[-1, 1]: convert with image.float() / 127.5 - 1")
+    if low < -1 - eps or high > 1 + eps:
+        return (f"{name} values lie in [{low:.3g}, {high:.3g}], outside [-1, 1]; the models take images "
+                "in [-1, 1] (normalise with (x - min) / (max - min) * 2 - 1)")
+    if low >= -eps and high - low > 0.5:
+        return (f"{name} values lie in [{low:.3g}, {high:.3g}]: looks like [0, 1]; the models take "
+                "[-1, 1]: convert with image * 2 - 1 (or wrap the call in ca2sis_lib.checks.checks_disabled()"
+                " if this really is a very bright [-1, 1] image)")
+    return None
+
+
+def check_image_values(image: Tensor, name: str = "image") -> None:
+    """Floating point, finite, in [-1, 1]: one fused reduction and one host sync."""
+    if not image.is_floating_point():
+        raise InputError(f"{name} has integer dtype {image.dtype}; the models take floating-point images in "
+                         "[-1, 1]: convert with image.float() / 127.5 - 1")
+    if not _VALUE_CHECKS or image.numel() == 0:
+        return
+    low, high = torch.stack(torch.aminmax(image.detach())).float().tolist()  # NaN propagates into both
+    message = image_range_error(low, high, name)
+    if message:
+        raise InputError(message)
+
+
+def check_image_shape(image: Tensor, size: int, name: str = "image") -> None:
+    require_tensor(image, name)
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise InputError(f"{name} must have shape (B, 3, H, W), got {_shape(image)}")
+    if image.shape[0] == 0:
+        raise InputError(f"{name} is an empty batch (B = 0)")
+    if _shape(image)[-2:] != (size, size):
+        raise InputError(f"{name} size {_shape(image)[-2:]} does not fit this model, which draws ({size}, {size}) "
+                         f"images: {supported_sizes_hint(*image.shape[-2:])}")
+
+
+def prepare_image(image: Tensor, size: int, model: nn.Module, name: str = "image") -> Tensor:
+    """Check an image (B, 3, S, S) against the contract; return it on the model's device and dtype."""
+    check_image_shape(image, size, name)
+    check_image_values(image, name)
+    device, dtype = model_placement(model)
+    return image.to(device=device, dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# masks
+# --------------------------------------------------------------------------------------------
+def check_mask_size(mask: Tensor, size: int, name: str = "mask") -> None:
+    require_tensor(mask, name)
+    if mask.dim() not in (3, 4):
+        raise InputError(f"{name} must be labels (B, H, W) or one-hot (B, K, H, W), got {_shape(mask)}")
+    if mask.shape[0] == 0:
+        raise InputError(f"{name} is an empty batch (B = 0)")
+    if _shape(mask)[-2:] != (size, size):
+        raise InputError(f"{name} is {_shape(mask)[-2:]} but the model draws ({size}, {size}) images; they must "
+                         "match (resize the mask with nearest-neighbour interpolation)")
+
+
+def check_batch(a: Tensor, b: Tensor, what_a: str = "image", what_b: str = "mask") -> None:
+    if a.shape[0] != b.shape[0]:
+        raise InputError(f"{what_a} batch {a.shape[0]} != {what_b} batch {b.shape[0]}: pair every {what_a} with "
+                         f"one {what_b}")
+
+
+def check_image(image: Tensor, mask: Tensor, size: int) -> None:
+    """Shapes of an (image, mask) pair: image (B, 3, S, S), mask of the same batch and size."""
+    check_image_shape(image, size)
+    check_mask_size(mask, size)
+    check_batch(image, mask)
+
+
+def check_labels(labels: Tensor, num_classes: int, ignore_index: int | None = None) -> None:
+    """Integer labels (B, H, W) with values in [0, K) (``ignore_index`` allowed)."""
+    if labels.dim() != 3:
+        raise InputError(f"label map must have shape (B, H, W), got {_shape(labels)}")
+    if labels.is_floating_point() and _VALUE_CHECKS and not torch.equal(labels, labels.round()):
+        raise InputError("label map holds non-integer values; pass integer class ids")
+    if labels.dtype == torch.bool:
+        raise InputError("label map is boolean; pass integer class ids (B, H, W)")
+    if not _VALUE_CHECKS:
+        return
+    labels = labels.long()
+    valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        values = sorted(torch.unique(labels[bad]).tolist())[:10]
+        hint = "" if ignore_index is None else f" (ignore label {ignore_index} is allowed)"
+        raise InputError(
+            f"label values {values} are outside [0, {num_classes}){hint}; the model expects "
+            f"{num_classes} classes. Check the dataset's class count or set ignore_index."
+        )
+
+
+def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False, exclusive: bool = True,
+                  name: str = "mask") -> None:
+    """A one-hot (B, K, H, W) of exact 0s and 1s with K channels; one class per pixel when ``exclusive``."""
+    if mask.dim() != 4:
+        raise InputError(f"one-hot {name} must have shape (B, K, H, W), got {_shape(mask)}")
+    if mask.shape[1] != num_classes:
+        raise InputError(
+            f"{name} has {mask.shape[1]} class channels but the model expects {num_classes}; "
+            "build the model with the dataset's class count (config.num_classes)."
+        )
+    if not _VALUE_CHECKS:
+        return
+    if mask.dtype != torch.bool and not torch.all((mask == 0) | (mask == 1)):
+        raise InputError(f"one-hot {name} holds values other than 0 and 1 (a soft or resized mask?); pass integer "
+                         "labels, or resize masks with nearest-neighbour interpolation")
+    if not exclusive:
+        return
+    per_pixel = mask.sum(dim=1)
+    low, high = torch.stack(torch.aminmax(per_pixel)).tolist()
+    if high > 1 or (not allow_empty_pixels and low < 1):
+        raise InputError(
+            f"{name} is not one-hot: some pixels belong to {int(high)} classes and some to {int(low)}; every "
+            "pixel must have exactly one class. For hand-composed masks use model.embed_mask/decode."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# codes: styles, tokens, noise
+# --------------------------------------------------------------------------------------------
+def check_finite(x: Tensor, name: str) -> None:
+    if _VALUE_CHECKS and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise InputError(f"{name} holds non-finite values (NaN or inf)")
+
+
+def prepare_code(x: Tensor, expected: tuple[int | None, ...], name: str, model: nn.Module, meaning: str) -> Tensor:
+    """Check a code tensor's shape (None = any batch) and values; return it on the model's device and dtype."""
+    require_tensor(x, name)
+    shape = _shape(x)
+    if len(shape) != len(expected) or any(e is not None and s != e for s, e in zip(shape, expected)):
+        want = ", ".join("B" if e is None else str(e) for e in expected)
+        raise InputError(f"{name} must have shape ({want}) for this model ({meaning}), got {shape}")
+    if shape[0] == 0:
+        raise InputError(f"{name} is an empty batch (B = 0)")
+    if not x.is_floating_point():
+        raise InputError(f"{name} must be floating point, got {x.dtype}")
+    check_finite(x, name)
+    device, dtype = model_placement(model)
+    return x.to(device=device, dtype=dtype)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_samples(model: nn.Module, samples: object, minimum: int, what: str) -> None:
+    """Samples for a visualiser: a sequence of at least ``minimum`` dicts {"image" (3, S, S) in [-1, 1],
+    "label" (S, S) class ids}, each meeting the model's input contract."""
+    count = len(samples) if hasattr(samples, "__len__") else -1  # type: ignore[arg-type]
+    if count < minimum:
+        got = f"{count}" if count >= 0 else repr(samples)
+        raise InputError(f"{what} needs at least {minimum} sample(s) in a sequence, got {got}")
+    for i in range(count):
+        item = samples[i]  # type: ignore[index]
+        if not isinstance(item, dict) or not isinstance(item.get("image"), Tensor) or not isinstance(
+                item.get("label"), Tensor):
+            raise InputError(f"sample {i} must be a dict with tensors 'image' (3, H, W) and 'label' (H, W), e.g. a "
+                             "ToyFaces item")
+        try:
+            model.prepare_inputs(item["image"].unsqueeze(0), item["label"].unsqueeze(0))  # type: ignore[operator]
+        except InputError as error:
+            raise InputError(f"sample {i}: {error}") from None

@@ -1,0 +1,298 @@
+"""The input contract (ca2sis_lib/checks.py): one test per case of the issue that found the gaps.
+
+Every bad input must stop with ``InputError`` (or, for configs and loading, a ``ValueError``)
+whose message names the problem and the fix; every good input in another dtype must work.
+"""
+
+import json
+import re
+import shutil
+
+import pytest
+import torch
+
+from ca2sis_lib import editing
+from ca2sis_lib.checks import InputError, checks_disabled, supported_sizes_hint
+from ca2sis_lib.data.toy import toy_batch
+from ca2sis_lib.models import CA2SIS, CA2SISConfig
+from ca2sis_lib.models.discriminator import MultiscaleDiscriminator
+from ca2sis_lib.models.sean import SEANConfig, SEANGenerator
+from ca2sis_lib.models.spade import SPADEConfig, SPADEGenerator
+from ca2sis_lib.notebook import check_path, choose, smoke_overrides
+
+
+@pytest.fixture(scope="module")
+def ca2sis():
+    torch.manual_seed(0)
+    return CA2SIS(CA2SISConfig.tiny()).eval()
+
+
+@pytest.fixture(scope="module")
+def sean():
+    torch.manual_seed(0)
+    return SEANGenerator(SEANConfig.tiny()).eval()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    image, labels = toy_batch(2, "test", 64, 0, 0)  # (2, 3, 64, 64) in [-1, 1], (2, 64, 64)
+    return image, labels
+
+
+def families(ca2sis, sean):
+    return {"ca2sis": ca2sis, "sean": sean}
+
+
+# -- Images ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+@pytest.mark.parametrize("convert, message", [
+    (lambda x: (x + 1) / 2, "looks like [0, 1]; the models take [-1, 1]: convert with image * 2 - 1"),
+    (lambda x: (x + 1) * 127.5, "looks like [0, 255]; the models take [-1, 1]: convert with image.float() / 127.5 - 1"),
+    (lambda x: ((x + 1) * 127.5).round().to(torch.uint8), "integer dtype torch.uint8"),
+])
+def test_images_in_other_ranges_are_refused_naming_the_conversion(ca2sis, sean, batch, family, convert, message):
+    model = families(ca2sis, sean)[family]
+    image, labels = batch
+    with pytest.raises(InputError, match=re.escape(message)):
+        model(convert(image), labels)
+    with pytest.raises(InputError, match=re.escape(message)):
+        editing.reconstruct(model, convert(image), labels)
+    with pytest.raises(InputError, match=re.escape(message)):
+        model.encode_style(convert(image), labels)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_one_non_finite_pixel_is_refused(ca2sis, sean, batch, bad):
+    image, labels = batch
+    image = image.clone()
+    image[1, 2, 10, 20] = bad
+    for model in (ca2sis, sean):
+        with pytest.raises(InputError, match="non-finite"):
+            model(image, labels)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_images_of_other_float_dtypes_follow_the_model(ca2sis, sean, batch, dtype):
+    image, labels = batch
+    for model in (ca2sis, sean):
+        with torch.no_grad():
+            expected = model(image, labels).image
+            got = model(image.to(dtype), labels).image
+        assert got.dtype == torch.float32 and got.shape == expected.shape
+        tolerance = 0.05 if dtype in (torch.float16, torch.bfloat16) else 1e-5
+        assert (got - expected).abs().max() < tolerance
+
+
+def test_spade_checks_the_image_it_is_given(batch):
+    model = SPADEGenerator(SPADEConfig.tiny()).eval()
+    image, labels = batch
+    with pytest.raises(InputError, match="looks like"):
+        model((image + 1) / 2, labels)
+    assert model(None, labels).image.shape == (2, 3, 64, 64)
+
+
+def test_checks_disabled_lets_a_bright_image_through(ca2sis, batch):
+    image, labels = batch
+    bright = (image + 1) / 2  # could be a [-1, 1] image of a white wall: the escape hatch is named in the error
+    with checks_disabled(), torch.no_grad():
+        assert ca2sis(bright, labels).image.shape == (2, 3, 64, 64)
+
+
+# -- Parts of the model and the editing operations ----------------------------------------------------
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+def test_reconstruct_refuses_sizes_and_batches_that_do_not_match(ca2sis, sean, batch, family):
+    model = families(ca2sis, sean)[family]
+    image, labels = batch
+    with pytest.raises(InputError, match=re.escape("image size (32, 32) does not fit this model")):
+        editing.reconstruct(model, image[:, :, :32, :32], labels)
+    big_image = torch.nn.functional.interpolate(image, size=128)
+    big_labels = labels.repeat_interleave(2, 1).repeat_interleave(2, 2)
+    with pytest.raises(InputError, match="draws \\(64, 64\\) images"):
+        editing.reconstruct(model, big_image, big_labels)
+    with pytest.raises(InputError, match="image batch 1 != mask batch 2"):
+        editing.reconstruct(model, image[:1], labels)
+
+
+def test_editing_refuses_a_and_b_of_different_batches(ca2sis, batch):
+    image, labels = batch
+    with pytest.raises(InputError, match="mask A batch 2 != mask B batch 1"):
+        editing.transfer_style(ca2sis, image, labels, image[:1], labels[:1], classes=[1])
+
+
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+def test_encode_style_takes_labels_and_refuses_a_19_channel_mask(ca2sis, sean, batch, family):
+    model = families(ca2sis, sean)[family]
+    image, labels = batch
+    with torch.no_grad():
+        from_labels = model.encode_style(image, labels)
+        from_one_hot = model.encode_style(image, model.prepare_mask(labels))
+    assert torch.equal(from_labels, from_one_hot)
+    nineteen = torch.nn.functional.one_hot(labels, 19).permute(0, 3, 1, 2).float()
+    with pytest.raises(InputError, match="mask has 19 class channels but the model expects 12"):
+        model.encode_style(image, nineteen)
+
+
+def test_embed_mask_refuses_a_19_channel_mask_and_a_soft_one(ca2sis, batch):
+    _, labels = batch
+    nineteen = torch.nn.functional.one_hot(labels, 19).permute(0, 3, 1, 2).float()
+    with pytest.raises(InputError, match="mask has 19 class channels but the model expects 12"):
+        ca2sis.embed_mask(nineteen)
+    with pytest.raises(InputError, match="values other than 0 and 1"):
+        ca2sis.embed_mask(ca2sis.prepare_mask(labels) * 0.5)
+    overlapping = ca2sis.prepare_mask(labels)
+    overlapping[:, 3] = 1  # a hand-composed mask may overlap: accepted
+    assert ca2sis.embed_mask(overlapping).shape == (2, 11, 256)
+
+
+def test_decode_refuses_the_wrong_style_width(ca2sis, sean, batch):
+    _, labels = batch
+    tokens = ca2sis.embed_mask(labels)
+    with pytest.raises(InputError, match=re.escape("styles must have shape (2, 12, 192)")):
+        ca2sis.decode(tokens, torch.zeros(2, 12, 100))
+    with pytest.raises(InputError, match=re.escape("tokens must have shape (B, 11, 256)")):
+        ca2sis.decode(tokens[:, :5], torch.zeros(2, 12, 192))
+    with pytest.raises(InputError, match=re.escape("styles must have shape (2, 12, 192)")):
+        sean.decode(labels, torch.zeros(2, 12, 100))
+    with pytest.raises(InputError, match="non-finite"):
+        ca2sis.decode(tokens, torch.full((2, 12, 192), float("nan")))
+
+
+def test_styles_from_noise_refuses_the_wrong_noise_width(ca2sis):
+    with pytest.raises(InputError, match=re.escape("noise z must have shape (B, 16) for this model (noise_dim=16)")):
+        ca2sis.styles_from_noise(torch.zeros(2, 8))
+    assert ca2sis.styles_from_noise(torch.zeros(2, 16)).shape == (2, 12, 192)
+
+
+def test_generate_from_noise_refuses_zero_samples(ca2sis, batch):
+    _, labels = batch
+    with pytest.raises(InputError, match="num_samples must be a positive integer, got 0"):
+        editing.generate_from_noise(ca2sis, labels, num_samples=0)
+
+
+def test_discriminator_refuses_a_soft_mask_and_a_size_it_cannot_judge(batch):
+    image, labels = batch
+    disc = MultiscaleDiscriminator(12)
+    one_hot = torch.nn.functional.one_hot(labels, 12).permute(0, 3, 1, 2).float()
+    with pytest.raises(InputError, match="values other than 0 and 1"):
+        disc(one_hot * 0.7, image)
+    with pytest.raises(InputError, match="too small for this discriminator.*at least 16"):
+        disc(one_hot[..., :8, :8], image[..., :8, :8])
+    with pytest.raises(InputError, match="looks like \\[0, 1\\]"):
+        disc(one_hot, (image + 1) / 2)
+    assert len(disc(one_hot, image.double())) == 2  # other float dtypes follow D
+
+
+def test_evaluation_and_visualisers_check_their_inputs(ca2sis, batch):
+    from ca2sis_lib.evaluate import evaluate_toy
+    from ca2sis_lib.viz.editor import StyleShapeEditor
+    from ca2sis_lib.viz.inspector import AttentionInspector
+
+    image, labels = batch
+    with pytest.raises(InputError, match="num_samples must be a positive integer"):
+        evaluate_toy(ca2sis, num_samples=0)
+    samples = [{"image": image[i], "label": labels[i], "name": str(i)} for i in range(2)]
+    bright = [{**s, "image": (s["image"] + 1) / 2} for s in samples]
+    with pytest.raises(InputError, match="sample 0: image values .* looks like \\[0, 1\\]"):
+        AttentionInspector(ca2sis, bright)
+    with pytest.raises(InputError, match="at least 2 sample"):
+        StyleShapeEditor(ca2sis, samples[:1])
+    with pytest.raises(InputError, match="sample 1 must be a dict"):
+        StyleShapeEditor(ca2sis, [samples[0], image[1]])
+
+
+# -- Config values ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [CA2SISConfig.tiny, SEANConfig.tiny, SPADEConfig.tiny])
+def test_ignore_index_equal_to_a_real_class_is_refused(make):
+    with pytest.raises(ValueError, match=re.escape("ignore_index=3 is a real class id (classes are 0..11)")):
+        make(ignore_index=3)
+    assert make(ignore_index=255).ignore_index == 255
+
+
+@pytest.mark.parametrize("field", ["embed_resolution", "style_dim", "norm_groups"])
+def test_zero_sizes_are_refused_with_the_valid_range(field):
+    with pytest.raises(ValueError, match=re.escape(f"{field} must be an integer >= 1, got 0")):
+        CA2SISConfig.tiny(**{field: 0})
+    if field == "style_dim":
+        with pytest.raises(ValueError, match=re.escape("style_dim must be an integer >= 1, got 0")):
+            SEANConfig.tiny(style_dim=0)
+
+
+@pytest.mark.parametrize("side", [100, 30, 700, 200])
+def test_the_size_hint_suggests_only_sizes_the_config_accepts(ca2sis, side):
+    hint = supported_sizes_hint(side, side)
+    sizes = [int(s) for s in re.findall(r"(\d+)²", hint)]
+    assert sizes
+    for size in sizes:
+        CA2SISConfig.tiny(image_size=size)  # accepted
+    with pytest.raises(InputError) as info:
+        ca2sis(torch.zeros(1, 3, side, side), torch.zeros(1, side, side, dtype=torch.long))
+    assert f"image_size={side}" not in str(info.value)
+    assert hint in str(info.value)
+
+
+def test_the_hint_for_100_pixels_names_64_and_128():
+    assert "64 or 128²" in supported_sizes_hint(100, 100)
+
+
+# -- Loading and notebooks ----------------------------------------------------------------------------
+def test_loading_the_segmenter_as_a_generator_says_what_to_use():
+    from ca2sis_lib.loading import load_model
+    from ca2sis_lib.shipped import shipped_available
+
+    if not shipped_available("toy_segmenter"):
+        pytest.skip("toy_segmenter.pt is not shipped in this checkout")
+    with pytest.raises(ValueError, match=re.escape("ca2sis_lib.segmenter.load_segmenter()")):
+        load_model("toy_segmenter")
+
+
+def test_an_intact_shipped_file_copied_elsewhere_loads_and_a_changed_one_does_not(tmp_path):
+    from ca2sis_lib.loading import load_model
+    from ca2sis_lib.shipped import SHIPPED_DIR, shipped_available
+
+    if not shipped_available("sean_tiny_toy"):
+        pytest.skip("sean_tiny_toy.pt is not shipped in this checkout")
+    copy = tmp_path / "my_model.pt"
+    shutil.copy(SHIPPED_DIR / "sean_tiny_toy.pt", copy)
+    model = load_model(copy)  # verified against the package's manifest by SHA-256
+    assert isinstance(model, SEANGenerator)
+    from ca2sis_lib.checkpoint_io import load_checkpoint, save_atomic
+
+    state = load_checkpoint(copy)
+    state["step"] += 1  # a readable shipped-format file that is not one of ours
+    changed = save_atomic(state, tmp_path / "changed.pt")
+    with pytest.raises(ValueError, match="matches no shipped file.*check=False"):
+        load_model(changed)
+    assert json.loads((SHIPPED_DIR / "manifest.json").read_text())  # the package's manifest is untouched
+
+
+def test_choose_lists_what_is_valid_and_suggests_the_closest():
+    names = ["background", "skin", "l_eye", "hair"]
+    assert choose("STYLE_CLASS", "hair", names) == "hair"
+    with pytest.raises(ValueError, match=re.escape("STYLE_CLASS='hiar' is not valid (did you mean 'hair'?); "
+                                                   "choose one of ['background', 'skin', 'l_eye', 'hair']")):
+        choose("STYLE_CLASS", "hiar", names)
+    with pytest.raises(ValueError, match="PRESET='nope' is not valid"):
+        choose("PRESET", "nope", {"toy-ca2sis": {}, "smoke": {}})
+
+
+def test_check_path_and_smoke_overrides(tmp_path, capsys):
+    assert check_path("DATA", tmp_path, kind="dir") == tmp_path
+    with pytest.raises(FileNotFoundError, match="DATA='.*missing': no such folder"):
+        check_path("DATA", tmp_path / "missing", kind="dir")
+    used = smoke_overrides(True, PRESET=("paper", "smoke"), STEPS=(300, 4), DATA=("toy", "toy"))
+    assert used == {"PRESET": "smoke", "STEPS": 4, "DATA": "toy"}
+    assert capsys.readouterr().out.strip() == "SMOKE=True overrides: PRESET='paper' -> 'smoke', STEPS=300 -> 4"
+    assert smoke_overrides(False, STEPS=(300, 4)) == {"STEPS": 300}
+
+
+@pytest.mark.parametrize("notebook, parameter, helper", [
+    ("03_training", "PRESET", 'choose("PRESET", PRESET, PRESETS)'),
+    ("04_attention_inspection", "QUERY_CLASS", 'choose("QUERY_CLASS", QUERY_CLASS, CLASS_NAMES)'),
+    ("05_style_and_shape_editing", "STYLE_CLASS", 'choose("STYLE_CLASS", STYLE_CLASS, CLASS_NAMES)'),
+])
+def test_notebooks_validate_their_parameters(notebook, parameter, helper):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.ipynb"
+    sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    assert any(helper in s for s in sources), f"{notebook} does not validate {parameter}"
