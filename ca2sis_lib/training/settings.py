@@ -7,10 +7,7 @@ a second with ``error: ...`` instead of a ``ZeroDivisionError`` after a step of 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .config import TrainConfig
+from typing import Any
 
 COUNTS = ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "toy_samples")  # whole, >= 1
 WEIGHTS = ("lambda_gan", "lambda_fm", "lambda_vgg", "lambda_l1", "lambda_attn", "attn_pos_weight_max",
@@ -37,7 +34,7 @@ def _whole(name: str, value: Any, low: int, high: int | None = None, optional: b
     return [f"{name}={value!r} must be a whole number {allowed}{none}"]
 
 
-def _ranges(cfg: TrainConfig) -> list[str]:
+def _ranges(cfg: Any) -> list[str]:
     problems: list[str] = []
     for name in COUNTS:
         problems += _whole(name, getattr(cfg, name), 1)
@@ -68,7 +65,7 @@ def _ranges(cfg: TrainConfig) -> list[str]:
     return problems
 
 
-def _kinds(cfg: TrainConfig) -> list[str]:
+def _kinds(cfg: Any) -> list[str]:
     problems = []
     if not isinstance(cfg.model_overrides, dict):
         problems.append(f"model_overrides={cfg.model_overrides!r} must be a mapping of model config keys, e.g. "
@@ -87,8 +84,9 @@ def _kinds(cfg: TrainConfig) -> list[str]:
     return problems
 
 
-def check_settings(cfg: TrainConfig) -> None:
-    """Raise ``ValueError`` listing every setting outside its valid range (with the range)."""
+def check_settings(cfg: Any) -> None:
+    """Raise ``ValueError`` listing every setting of ``cfg`` (a TrainConfig, typed loosely: config.py
+    imports this module) outside its valid range, with the range."""
     problems = _kinds(cfg) + _ranges(cfg)
     if problems:
         raise ValueError("invalid training settings: " + "; ".join(problems))
