@@ -55,6 +55,12 @@ def value_checks_enabled() -> bool:
     return _VALUE_CHECKS
 
 
+def _has_values(x: Tensor) -> bool:
+    """Whether value checks apply to ``x``: they are on, and ``x`` holds values (a tensor on the
+    ``meta`` device has a shape only, e.g. when shapes are traced without arithmetic)."""
+    return _VALUE_CHECKS and x.device.type != "meta"
+
+
 def _shape(x: Tensor) -> tuple[int, ...]:
     return tuple(x.shape)
 
@@ -109,7 +115,7 @@ def check_image_values(image: Tensor, name: str = "image") -> None:
     if not image.is_floating_point():
         raise InputError(f"{name} has integer dtype {image.dtype}; the models take floating-point images in "
                          "[-1, 1]: convert with image.float() / 127.5 - 1")
-    if not _VALUE_CHECKS or image.numel() == 0:
+    if not _has_values(image) or image.numel() == 0:
         return
     low, high = torch.stack(torch.aminmax(image.detach())).float().tolist()  # NaN propagates into both
     message = image_range_error(low, high, name)
@@ -167,11 +173,11 @@ def check_labels(labels: Tensor, num_classes: int, ignore_index: int | None = No
     """Integer labels (B, H, W) with values in [0, K) (``ignore_index`` allowed)."""
     if labels.dim() != 3:
         raise InputError(f"label map must have shape (B, H, W), got {_shape(labels)}")
-    if labels.is_floating_point() and _VALUE_CHECKS and not torch.equal(labels, labels.round()):
+    if labels.is_floating_point() and _has_values(labels) and not torch.equal(labels, labels.round()):
         raise InputError("label map holds non-integer values; pass integer class ids")
     if labels.dtype == torch.bool:
         raise InputError("label map is boolean; pass integer class ids (B, H, W)")
-    if not _VALUE_CHECKS:
+    if not _has_values(labels):
         return
     labels = labels.long()
     valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
@@ -195,7 +201,7 @@ def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = Fal
             f"{name} has {mask.shape[1]} class channels but the model expects {num_classes}; "
             "build the model with the dataset's class count (config.num_classes)."
         )
-    if not _VALUE_CHECKS:
+    if not _has_values(mask):
         return
     if mask.dtype != torch.bool and not torch.all((mask == 0) | (mask == 1)):
         raise InputError(f"one-hot {name} holds values other than 0 and 1 (a soft or resized mask?); pass integer "
@@ -215,7 +221,7 @@ def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = Fal
 # codes: styles, tokens, noise
 # --------------------------------------------------------------------------------------------
 def check_finite(x: Tensor, name: str) -> None:
-    if _VALUE_CHECKS and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    if _has_values(x) and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise InputError(f"{name} holds non-finite values (NaN or inf)")
 
 
