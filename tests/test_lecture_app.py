@@ -42,6 +42,7 @@ def test_the_app_notebook_reads_checkpoint_and_data_from_make():
     dry = subprocess.run(["make", "-n", "inspector", "CHECKPOINT=official:/weights/g.pth", "DATA=/data/celeba"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "CA2SIS_CHECKPOINT='official:/weights/g.pth'" in dry and "CA2SIS_DATA='/data/celeba'" in dry
+    assert DENYLIST.replace('"', "") in dry.replace('"', "")  # the same extensions are kept out as here
     assert "-m voila app/lecture.ipynb" in dry and "--template=ca2sis" in dry and "/app/jupyter'" in dry
 
 
@@ -68,6 +69,11 @@ def test_lecture_samples_refuse_a_dataset_of_other_classes(tmp_path: Path):
         lecture_samples(official_like, str(tmp_path / "missing"))
 
 
+# JupyterLab extensions that nbgrader and notebook install: they need JupyterLab's shared modules and log
+# console errors in Voila's page, so `make inspector` and this test keep them out of it
+DENYLIST = "--VoilaConfiguration.extension_denylist=['@jupyter/nbgrader','@jupyter-notebook/lab-extension']"
+
+
 def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
     for sub in ("config", "runtime", "data", "ipython"):
         (tmp / sub).mkdir()
@@ -77,7 +83,7 @@ def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
                JUPYTER_PATH=str(ROOT / "app" / "jupyter"))
     log = tmp / "voila.log"
     cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--show_tracebacks=True", "--template=ca2sis", "--ServerApp.port_retries=0"]
+           "--show_tracebacks=True", "--template=ca2sis", "--ServerApp.port_retries=0", DENYLIST]
     with open(log, "wb") as handle:
         proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp,
                                 start_new_session=True)

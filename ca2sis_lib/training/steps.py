@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import checks_disabled
 from ..losses import attention_loss, feature_matching_loss, hinge_d_loss, hinge_g_loss
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ def generator_losses(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> 
     """The fake batch and every weighted term of L_G (D is frozen and called unwrapped: no DDP sync)."""
     cfg = run.cfg
     fake, logits = run.g_model(real, one_hot, noise)  # (B, 3, H, W), per-layer (B, heads, K, h, w)
-    pred = run.discriminator(torch.cat([one_hot, one_hot]), torch.cat([fake, real]))  # one batch for both
+    with checks_disabled():  # D's inputs: G's own output and the batch G's call has just checked
+        pred = run.discriminator(torch.cat([one_hot, one_hot]), torch.cat([fake, real]))  # one batch for both
     pred_fake, pred_real = split_fake_real(pred, len(real))
     losses = {"g_gan": hinge_g_loss(pred_fake) * cfg.lambda_gan}
     if cfg.stage == "reconstruction":
@@ -91,7 +93,7 @@ def discriminator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor, f
     run.discriminator.requires_grad_(True)
     with torch.no_grad(), run.autocast():  # the authors draw a fresh fake for D; the toy recipe reuses G's
         fake_d = run.g_step(real, one_hot, noise)[0] if run.cfg.regenerate_fake_for_d else fake.detach()
-    with run.autocast():
+    with run.autocast(), checks_disabled():  # a non-finite fake is reported by the loop, naming the step
         pred = run.d_model(torch.cat([one_hot, one_hot]), torch.cat([fake_d, real]))
         pred_fake, pred_real = split_fake_real(pred, len(real))
         d_loss = hinge_d_loss(pred_real, pred_fake)
