@@ -49,17 +49,8 @@ def _style_case(batch: int, classes: list[int]) -> Callable:
     a, ma, b, mb = _inputs(batch)
     expected = ref.transfer_style(model, a, ma, b, mb, classes)
 
-    def run(student: Callable) -> None:
-        inputs = [t.clone() for t in (a, ma, b, mb)]
-        got = as_tensor(student(model, *inputs, list(classes)), "the edited image")
-        if any(not torch.equal(x, y) for x, y in zip(inputs, (a, ma, b, mb))):
-            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
-        check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
-        if close(got, expected):
-            return
-        check_values(got, expected, "the edited image", hints=_style_hints(model, got, a, ma, b, mb, classes))
-
-    return run
+    return _edited_image_case(model, (a, ma, b, mb), classes, expected,
+                              lambda got: _style_hints(model, got, a, ma, b, mb, classes))
 
 
 def _style_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor,
@@ -98,17 +89,8 @@ def _shape_case(batch: int, classes: list[int], exclude_background: bool) -> Cal
     a, ma, b, mb = _inputs(batch)
     expected = ref.transfer_shape_without_mask(model, a, ma, b, mb, classes, with_style=False)
 
-    def run(student: Callable) -> None:
-        inputs = [t.clone() for t in (a, ma, mb)]
-        got = as_tensor(student(model, *inputs, list(classes)), "the edited image")
-        if any(not torch.equal(x, y) for x, y in zip(inputs, (a, ma, mb))):
-            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
-        check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
-        if close(got, expected):
-            return
-        check_values(got, expected, "the edited image", hints=_shape_hints(model, got, a, ma, b, mb, classes))
-
-    return run
+    return _edited_image_case(model, (a, ma, mb), classes, expected,
+                              lambda got: _shape_hints(model, got, a, ma, b, mb, classes))
 
 
 def _shape_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor,
@@ -137,3 +119,19 @@ def check_swap_shape_tokens(student: Callable, strict: bool = False, quiet: bool
                 Case("batch 1, classes 1 and 4", lazy(_shape_case, 1, [1, 4], True)),
                 Case("a model that keeps a background token, class 3", lazy(_shape_case, 1, [3], False))]
     return run_check("swap_shape_tokens", student, cases, strict, quiet)
+
+
+def _edited_image_case(model: nn.Module, inputs: tuple[Tensor, ...], classes: list[int], expected: Tensor,
+                       hints: Callable[[Tensor], list[str]]) -> Callable:
+    """A case that calls ``student(model, *inputs, classes)``: inputs untouched, shape, then values
+    (the hints are computed only when the image is wrong)."""
+    def run(student: Callable) -> None:
+        copies = [t.clone() for t in inputs]
+        got = as_tensor(student(model, *copies, list(classes)), "the edited image")
+        if any(not torch.equal(x, y) for x, y in zip(copies, inputs)):
+            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
+        check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
+        if not close(got, expected):
+            check_values(got, expected, "the edited image", hints=hints(got))
+
+    return run
