@@ -56,7 +56,7 @@ inspector: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
 
-## make checkpoints: train, export and evaluate the shipped toy models (generators about an hour each on 2 cores,
-## the toy parser and the mapping network about 20 minutes each)
+## make checkpoints [ONLY="ca2sis_tiny_toy_mapping ..."]: train, export and evaluate the shipped toy models
+## (generators about an hour each on 2 cores, the toy parser and the mapping network 15–20 minutes each)
 checkpoints: $(STAMP)
-	$(PY) scripts/make_checkpoints.py --runs runs
+	$(PY) scripts/make_checkpoints.py --runs runs $(if $(ONLY),--only $(ONLY),)

@@ -70,24 +70,29 @@ def evaluate_noise(model: SemanticGenerator, segmenter: nn.Module | None = None,
     """Noise-driven generation (docs/architecture.md#mapping-network) on toy test layouts: two samples per layout.
 
     ``noise_diversity``: mean |x1 - x2| (images in [0, 1]) between the two samples of a layout;
+    ``real_style_diversity``: its scale, the same for two real test faces' style codes on the layout
+    (global style transfer from the next two faces of the batch);
     ``noise_layout_miou``: the toy parser's mIoU of the samples against their layout (does the
     generated face still follow the mask?), beside the same score of reconstructions.
     """
-    from .editing import generate_from_noise, reconstruct
+    from .editing import generate_from_noise, reconstruct, transfer_style
 
     check_positive_int(num_samples, "num_samples")
     check_positive_int(batch_size, "batch_size")
     config = model.config
-    diversity, samples, recons, layouts = [], [], [], []
+    diversity, real_diversity, samples, recons, layouts = [], [], [], [], []
     for start in range(0, num_samples, batch_size):
         count = min(num_samples, start + batch_size) - start
         image, labels = toy_batch(count, "test", config.image_size, seed, start)
         pair = generate_from_noise(model, labels, num_samples=2, seed=seed + start).cpu()  # (2, B, 3, H, W)
         diversity.append(((pair[0] - pair[1]).abs() / 2).mean(dim=(1, 2, 3)))
+        real = [transfer_style(model, image, labels, image.roll(k, 0), labels.roll(k, 0)).cpu() for k in (1, 2)]
+        real_diversity.append(((real[0] - real[1]).abs() / 2).mean(dim=(1, 2, 3)))
         samples.append(pair[0])
         recons.append(reconstruct(model, image, labels).cpu())
         layouts.append(labels)
-    result: dict[str, Any] = {"noise_diversity": torch.cat(diversity).mean().item(), "samples": num_samples,
+    result: dict[str, Any] = {"noise_diversity": torch.cat(diversity).mean().item(),
+                              "real_style_diversity": torch.cat(real_diversity).mean().item(), "samples": num_samples,
                               "split": f"toy test, seed {seed}"}
     if segmenter is not None:
         labels = torch.cat(layouts)

@@ -1,6 +1,6 @@
-"""Training losses (docs/architecture.md#discriminator-and-training-losses): hinge GAN, discriminator feature matching,
-VGG19 perceptual loss,
-an L1 reconstruction term, and the attention loss L_att on the model's attention logits.
+"""Training losses (docs/architecture.md#discriminator-and-training-losses): hinge GAN, discriminator
+feature matching, VGG19 perceptual loss, an L1 reconstruction term, the attention loss L_att on the
+model's attention logits, and the mapping stage's code-moment term L_code.
 
 The generator's objective in the paper recipe is
 
@@ -77,6 +77,37 @@ def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: flo
         else:
             losses.append((bce * valid).sum() / (valid.sum() * bce.shape[1]).clamp_min(1))
     return torch.stack(losses).mean()
+
+
+def principal_axes(codes: Tensor, count: int) -> tuple[Tensor, Tensor]:
+    """The mean (K·D,) and the ``count`` directions of largest variance (K·D, count) of style codes
+    (N, K, D), each sample taken as one vector of K·D numbers (PCA, largest first)."""
+    x = codes.float().flatten(1)  # (N, K·D)
+    _, axes = torch.linalg.eigh(torch.cov(x.T))  # ascending eigenvalues, (K·D, K·D)
+    return x.mean(0), axes.flip(1)[:, :count]
+
+
+def code_distribution_loss(codes: Tensor, real_codes: Tensor, mean: Tensor, axes: Tensor,
+                           projections: int = 128) -> Tensor:
+    """L_code: how far the mapping network's codes are from real images' codes, as a distribution
+    (this project's addition to the mapping stage, docs/training_recipes.md#the-mapping-network).
+
+    codes (M, K, D) from M noise draws, real_codes (M, K, D) from the style encoder on M real
+    images; ``mean`` and ``axes`` (K·D, r) from :func:`principal_axes` of the real codes. Both sets
+    are written in the r principal coordinates (where real faces differ most), then compared by the
+    sliced Wasserstein distance: project on random unit directions θ, sort each projection, and
+
+        L_code = mean_θ mean_i (sort(u·θ)_i − sort(u_real·θ)_i)²  /  mean_θ var(u_real·θ)
+
+    Matching every 1-d projection's distribution matches the whole distribution (means, spreads and
+    how the classes' codes vary together), and unlike a loss on the covariance it still pulls when
+    the mapping network starts with almost no spread. 1 is the distance of a collapse onto the mean.
+    """
+    u = (codes.float().flatten(1) - mean) @ axes  # (M, r)
+    u_real = (real_codes.float().flatten(1) - mean) @ axes  # (M, r)
+    theta = F.normalize(torch.randn(axes.shape[1], projections, device=u.device), dim=0)  # (r, P) unit columns
+    sorted_fake, sorted_real = (u @ theta).sort(0).values, (u_real @ theta).sort(0).values  # (M, P) each
+    return (sorted_fake - sorted_real).square().mean() / sorted_real.var(0).mean().clamp_min(1e-12)
 
 
 VGG_LAYERS = {1: 1 / 32, 6: 1 / 16, 11: 1 / 8, 20: 1 / 4, 29: 1.0}  # relu1_1 … relu5_1 of vgg19.features

@@ -122,14 +122,14 @@ class NameTable:
 
 GENERATOR_NAMES = NameTable([
     # (ours, the authors')                                         spec section
-    ("mask_embedder.linear.", "encs.encs.0."),  # §1 shared Linear(S² -> L)
-    ("generator.input_conv.conv.", "reshape_conv."),  # §1 1x1 conv of the tokens
-    ("style_encoder.first_layer.", "style_encoder.Encoder.first_layer."),  # §2
+    ("mask_embedder.linear.", "encs.encs.0."),  # mask embedder: shared Linear(S² -> L)
+    ("generator.input_conv.conv.", "reshape_conv."),  # 1x1 conv of the tokens
+    ("style_encoder.first_layer.", "style_encoder.Encoder.first_layer."),  # grouped style encoder
     ("style_encoder.down.{i}.", "style_encoder.Encoder.enc_layer_{i}."),
     ("style_encoder.up.{i}.", "style_encoder.Decoder.dec_layer_{i}."),
     ("style_encoder.to_style.{i}.", "style_encoder.out.out_{i}."),
-    (MAPPING_PREFIX, "noise_encoder."),  # §5
-    ("generator.stages.{i}.res.", "res{i+2}."),  # §3 table: stage 1 = res2/cross2
+    (MAPPING_PREFIX, "noise_encoder."),  # mapping network
+    ("generator.stages.{i}.res.", "res{i+2}."),  # stage 1 = res2/cross2
     ("generator.stages.{i}.transformer.block.", "cross{i+2}.transformer_blocks.0."),
     ("generator.stages.{i}.transformer.", "cross{i+2}."),
     ("generator.out_conv.", "out_conv."),

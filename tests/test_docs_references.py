@@ -26,7 +26,10 @@ TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".toml", ".yml", ".yaml", ".cfg", ".txt
 TEXT_NAMES = {"Makefile", "run"}  # .ci/run
 
 # Written in pieces so that this file does not match its own patterns.
-OUTSIDE = [re.compile(p) for p in ("spec" + r"\s*§", r"\.\./" + "shared", "shared/" + "spec", "shared/" + "research")]
+OUTSIDE = [re.compile(p) for p in ("spec" + r"\s*§", r"\.\./" + "shared", "shared/" + "spec", "shared/" + "research",
+                                   "paper_" + "digest", "teaching_" + "anchors", r"architecture\.md" + " §")]
+# In the library a bare "§3" has no document: it must say "paper §…" or point to a docs/ heading.
+BARE_SECTION = re.compile(r"(?<!paper )§\s*\d")
 DOCS_REF = re.compile(r"docs/([\w\-./]+?\.md)(#[^\s)\]`'\"<>,;:.]+)?")
 MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 CLAIM_REF = re.compile(r"(?:\bclaims?\s+\(?|\"claim\":\s*\")(C\d+)(?:[a-z]|\.\d+)?\b")
@@ -126,6 +129,17 @@ def test_nothing_cites_a_document_outside_the_repository(path: Path):
             if any(p.search(line) for p in OUTSIDE)]
     assert not hits, ("cite the paper (section/equation) or a docs/ heading instead of notes outside the "
                       "repository:\n" + "\n".join(hits))
+
+
+LIBRARY = [p for p in FILES if p.relative_to(ROOT).as_posix().startswith("ca2sis_lib/")]
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=[p.relative_to(ROOT).as_posix() for p in LIBRARY])
+def test_the_library_cites_no_bare_section_number(path: Path):
+    """Notebooks number their own sections; in the library "§3" would name no document at all."""
+    lines = read_text(path).splitlines()
+    hits = [f"line {i}: {line.strip()[:100]}" for i, line in enumerate(lines, 1) if BARE_SECTION.search(line)]
+    assert not hits, "say which document (docs/<file>.md#heading, or the paper):\n" + "\n".join(hits)
 
 
 def claim_ids() -> set[str]:

@@ -1,4 +1,4 @@
-"""The CA²-SIS model against the spec: parameter counts, shapes, initial behaviour, bad input."""
+"""The CA²-SIS model against docs/architecture.md: parameter counts, shapes, initial behaviour, bad input."""
 
 import math
 import re

@@ -31,7 +31,8 @@ EXPECTED: dict[tuple[str, str], list[tuple[tuple[str, ...], float, int]]] = {
     ("toy_segmenter", "layout or attention score"): [(("test_miou",), 1.0, 2)],
     ("ca2sis_tiny_toy_mapping", "parameters (M)"): [(("mapping_parameters",), 1e-6, 1)],
     ("ca2sis_tiny_toy_mapping", "layout or attention score"): [
-        (("noise_layout_miou",), 1.0, 2), (("reconstruction_layout_miou",), 1.0, 2)],
+        (("noise_layout_miou",), 1.0, 2), (("reconstruction_layout_miou",), 1.0, 2),
+        (("noise_diversity",), 1.0, 2), (("real_style_diversity",), 1.0, 2)],
 }
 NUMERIC_COLUMNS = {"parameters (M)", "PSNR (dB)", "SSIM"}
 QUALITY_WORDS = re.compile(r"\b(PSNR|SSIM|RMSE|mIoU|IoU|diversity|dB)\b[^\n|]{0,40}?\d+\.\d+|\d+\.\d+\s*dB\b")

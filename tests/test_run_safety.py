@@ -35,6 +35,9 @@ def smoke(tmp_path, **overrides):
     ("lambda_fm=-1", "lambda_fm=-1.0 must be a finite number >= 0"), ("toy_samples=1", ">= batch_size=2"),
     ("num_workers=-1", "num_workers=-1"), ("max_steps_this_run=0", "max_steps_this_run=0"),
     ("model_overrides=3", "model_overrides=3 must be a mapping"),
+    ("lambda_code=-1", "lambda_code=-1.0 must be a finite number >= 0"),
+    ("code_samples=1", "code_samples=1 must be a whole number >= 2"),
+    ("code_images=8", "code_samples=256 must be <= code_images=8"), ("code_axes=0", "code_axes=0 must be"),
 ])
 def test_impossible_settings_are_refused_with_their_range(setting, message):
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,5 @@
-"""The SPADE and SEAN baselines against the spec (§9): parameter counts, shapes, SEAN's blend,
-per-class style transfer, bad input, and a short reconstruction run."""
+"""The SPADE and SEAN baselines against docs/architecture.md#the-baselines-spade-and-sean: parameter
+counts, shapes, SEAN's blend, per-class style transfer, bad input, and a short reconstruction run."""
 
 import re
 

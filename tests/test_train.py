@@ -160,8 +160,9 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
 
 
 def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
-    """Spec §5: start from the shipped reconstruction generator, only mapping.* may change; the
-    exported mapping file completes the shipped generator for noise-driven generation."""
+    """The mapping stage (docs/architecture.md#mapping-network) starts from the shipped reconstruction
+    generator and changes only mapping.*; the exported mapping file completes the shipped generator
+    for noise-driven generation."""
     from ca2sis_lib.loading import resolve
     from ca2sis_lib.shipped import export_generator, load_shipped_file
 
@@ -174,7 +175,7 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
     base = load_shipped_file(resolve("ca2sis_tiny_toy")).state_dict()
     changed = {k for k, v in state["generator"].items() if not torch.equal(v, base[k])}
     assert changed and all(k.startswith(MAPPING_PREFIX) for k in changed)
-    assert "g_diversity" in (tmp_path / "map" / "log.csv").read_text().splitlines()[0]
+    assert "g_code" in (tmp_path / "map" / "log.csv").read_text().splitlines()[0]  # L_code, on 8 images
     # export beside a copy of the shipped generator: the loader picks the mapping network up
     import shutil
 
@@ -192,6 +193,42 @@ def test_mapping_stage_trains_only_the_mapping_network(tmp_path):
         if k.startswith(MAPPING_PREFIX):
             assert torch.allclose(model.state_dict()[k], v, atol=1e-2 * (1 + v.abs().max().item())), k
     shutil.rmtree(shipped_dir)
+
+
+def test_code_loss_is_zero_on_real_codes_one_on_a_collapse_and_pulls_a_collapse_apart():
+    """L_code (docs/training_recipes.md#the-mapping-network): a sliced Wasserstein distance in the real
+    codes' principal coordinates. A covariance loss has no gradient at zero spread (the mapping
+    network's start); this one does."""
+    from ca2sis_lib.losses import code_distribution_loss, principal_axes
+
+    torch.manual_seed(0)
+    real = torch.randn(256, 3, 4) @ torch.randn(4, 4) + torch.randn(3, 4)  # (M, K, D), correlated, off-centre
+    mean, axes = principal_axes(real, 6)
+    assert axes.shape == (12, 6) and torch.allclose(axes.T @ axes, torch.eye(6), atol=1e-4)
+    assert code_distribution_loss(real, real, mean, axes).item() == 0.0
+    collapsed = mean.reshape(1, 3, 4).expand(256, 3, 4).clone().requires_grad_(True)
+    loss = code_distribution_loss(collapsed * (1 + 1e-6 * torch.randn(256, 1, 1)), real, mean, axes)
+    assert loss.item() == pytest.approx(1.0, abs=0.05)
+    loss.backward()
+    assert collapsed.grad.abs().sum() > 0
+    shifted = code_distribution_loss(real + 0.5 * torch.randn(1, 3, 4), real, mean, axes)
+    assert 0 < shifted.item() < 1
+
+
+def test_mapping_stage_with_code_loss_logs_it_and_resumes_exactly(tmp_path):
+    def mapping(run: str, **more):
+        return train(resolve_config("toy-mapping", overrides={
+            "out_dir": str(tmp_path / run), "steps": 4, "batch_size": 2, "toy_samples": 8, "decay_start": None,
+            "lambda_code": 1.0, "code_images": 8, "code_samples": 6, "code_axes": 5, "progress": False,
+            "sample_every": 2, "checkpoint_every": 2, **more}))
+
+    mapping("a")
+    assert not mapping("b", max_steps_this_run=2)["finished"]
+    assert mapping("b")["finished"]
+    assert "g_code" in (tmp_path / "a" / "log.csv").read_text().splitlines()[0]
+    a, b = (load_checkpoint(tmp_path / run / "checkpoint.pt") for run in "ab")
+    for part in ("generator", "discriminator"):  # the toy-mapping preset keeps no EMA
+        assert tensor_digest(a[part]) == tensor_digest(b[part]), part
 
 
 def test_mapping_stage_needs_a_pretrained_generator(tmp_path):
@@ -215,7 +252,7 @@ def test_balanced_attention_loss_changes_only_the_loss():
     one_hot = as_one_hot(labels, model.config.num_classes)
     image = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
-        step_image, logits = GeneratorStep(model, "reconstruction")(image, one_hot)
+        step_image, logits, _ = GeneratorStep(model, "reconstruction")(image, one_hot)
         out = model(image, one_hot, return_attention=True)
     assert torch.equal(step_image, out.image)
     assert all(torch.equal(a, b) for a, b in zip(logits, out.attention.values()))
@@ -225,7 +262,7 @@ def test_balanced_attention_loss_changes_only_the_loss():
     toy_sean = resolve_config("toy-sean")
     sean = build_generator("sean", toy_sean.model_config()).eval()
     with torch.no_grad():
-        sean_image, sean_logits = GeneratorStep(sean, "reconstruction")(image, one_hot)
+        sean_image, sean_logits, _ = GeneratorStep(sean, "reconstruction")(image, one_hot)
     assert sean_logits is None and sean_image.shape == image.shape
     assert resolve_config("toy-ca2sis").attn_pos_weight_max == resolve_config("toy-mapping").attn_pos_weight_max > 0
     assert resolve_config("paper").attn_pos_weight_max == 0  # the paper recipe keeps the authors' L_att

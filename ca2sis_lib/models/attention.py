@@ -91,7 +91,8 @@ class SelfAttention(_Projections):
 
 class CrossAttention(_Projections):
     """``attn2``: class-adaptive cross-attention. Queries are pixels, keys/values are the K
-    per-class style codes, so each pixel distributes its attention over the classes (paper §3)."""
+    per-class style codes, so each pixel distributes its attention over the classes
+    (docs/architecture.md#class-adaptive-cross-attention)."""
 
     def __init__(self, inner: int, style_dim: int, heads: int) -> None:
         super().__init__(inner, style_dim, heads)

@@ -1,15 +1,16 @@
 """CA²-SIS: semantic image synthesis with class-adaptive cross-attention (Fontanini et al. 2025).
 
     image, mask ──► GroupedStyleEncoder ──► styles (B, K, 1280)  one code per class
-(docs/architecture.md#grouped-style-encoder)
     mask ─────────► MaskEmbedder ─────────► tokens (B, K-1, 256) one shape per class
-(docs/architecture.md#mask-embedder)
-    tokens ──► 1x1 conv ──► 5 × [ResBlock → SpatialTransformer(self?, cross(styles))] ──► RGB (§3)
+    tokens ──► 1x1 conv ──► 5 × [ResBlock → SpatialTransformer(self?, cross(styles))] ──► RGB
 
+(docs/architecture.md#grouped-style-encoder, #mask-embedder and #cross-attention-generator.)
 The mask reaches the image only through the tokens: every cross-attention layer lets each pixel
-choose among the K class codes, and the attention loss L_att (§4) teaches those choices to follow
-the mask. Generation therefore also works *without* a mask, from tokens and styles alone — which
-is what every editing operation (§6) and noise-driven generation (§5) do.
+choose among the K class codes, and the attention loss L_att (docs/architecture.md#attention-loss-l_att)
+teaches those choices to follow the mask. Generation therefore also works *without* a mask, from
+tokens and styles alone — which is what every editing operation
+(docs/architecture.md#editing-operations) and noise-driven generation
+(docs/architecture.md#mapping-network) do.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class CA2SIS(GeneratorMixin, nn.Module):
         return self.mask_embedder(self.prepare_mask(mask, exclusive=False))
 
     def styles_from_noise(self, z: Tensor, present: Tensor | None = None) -> Tensor:
-        """Noise (B, noise_dim) and class presence (B, K) -> styles (B, K, style_code_dim) (§5)."""
+        """Noise (B, noise_dim) and class presence (B, K) -> styles (B, K, style_code_dim) (mapping network)."""
         c = self.config
         z = prepare_code(z, (None, c.noise_dim), "noise z", self, f"noise_dim={c.noise_dim}")
         if present is not None:

@@ -83,20 +83,21 @@ class CA2SISConfig:
     num_classes: int = 19  # K, background (class 0) included
     exclude_background: bool = True  # drop class 0 before the mask embedder (docs/architecture.md#mask-embedder)
     ignore_index: int | None = None  # label value that belongs to no class (e.g. 255)
-    # §1 mask embedder: channels resized to embed_resolution², Linear(S² -> token_size²)
+    # mask embedder (docs/architecture.md#mask-embedder): channels resized to embed_resolution²,
+    # then Linear(S² -> token_size²)
     embed_resolution: int = 128
-    # §2 grouped style encoder
+    # grouped style encoder (docs/architecture.md#grouped-style-encoder)
     style_features_per_class: int = 4  # f
     style_downsamples: int = 6
     style_upsamples: int = 5
     style_dim: int = 256  # D per level; the code is style_upsamples * D wide
     style_class_aligned: bool = False  # ablation: concatenate skips per class (not the authors')
-    # §3 generator
+    # generator (docs/architecture.md#cross-attention-generator)
     input_channels: int = 512  # C0, the 1x1 conv of the mask tokens
     stages: tuple[StageConfig, ...] = field(default_factory=tuple)
     norm_groups: int = 32
     ff_mult: int = 4
-    # §5 mapping network
+    # mapping network (docs/architecture.md#mapping-network)
     noise_dim: int = 16
     mapping_hidden: int = 512
     mapping_shared_layers: int = 4

@@ -2,7 +2,7 @@
 
     family "ca2sis" -> CA2SIS(CA2SISConfig)        family "sean" -> SEANGenerator(SEANConfig)
 
-The mapping network of CA²-SIS (noise -> styles, paper §3.5) is trained in a second stage and
+The mapping network of CA²-SIS (noise -> styles, docs/architecture.md#mapping-network) is trained in a second stage and
 shipped in its own file, so state dicts are often split at :data:`MAPPING_PREFIX`.
 """
 

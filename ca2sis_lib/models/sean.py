@@ -8,7 +8,7 @@ D)
 The style encoder is CA²-SIS's own, so that comparing the two models changes only how the
 per-class codes reach the pixels: CA²-SIS lets every pixel *attend* to the K codes, SEAN
 *paints* each class's code into its region of the mask (at every layer) and turns it into a
-scale and a shift. Implemented from the spec text (architecture.md §9, paper_digest.md §5), not
+scale and a shift. Implemented from the description in docs/architecture.md#the-sean-blend, not
 from the SEAN code.
 
 SEANNorm (SEAN's "ACE"), per layer:

@@ -8,9 +8,9 @@
 Every block is a SPADEResBlock whose normalisations are SPADE layers: the layout enters at
 every resolution as a per-pixel scale γ and shift β computed from the (resized) one-hot mask.
 This is the opposite design choice to CA²-SIS, where the mask enters once, as shape tokens, and
-per-class styles are chosen by cross-attention (docs/architecture.md#cross-attention-generator). Implemented from the
-spec text
-(architecture.md §9, paper_digest.md §5), not from NVIDIA's code.
+per-class styles are chosen by cross-attention (docs/architecture.md#cross-attention-generator).
+Implemented from the description in docs/architecture.md#spade-de-normalisation, not from NVIDIA's
+code.
 
 The same skeleton, with SEAN normalisations (per-class style codes, ``sean.py``), is the
 style-aware baseline. ``record_modulation`` / ``modulation_maps`` expose each layer's γ and β,

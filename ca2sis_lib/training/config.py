@@ -46,6 +46,10 @@ class TrainConfig:
     lambda_attn: float = 1.0  # L_att; ignored by the SPADE family
     attn_pos_weight_max: float = 0.0  # > 0: class-balanced L_att (a documented deviation; 0 = the authors')
     lambda_diversity: float = 0.0  # mapping stage: -mean|G(z1) - sg(G(z2))|
+    lambda_code: float = 0.0  # mapping stage: L_code, the mapped codes' distribution vs real images' codes
+    code_samples: int = 256  # mapping stage: noise draws per step for L_code
+    code_images: int = 1024  # mapping stage: training images whose encoded codes L_code compares with
+    code_axes: int = 64  # mapping stage: L_code compares codes along the real codes' first principal axes
     vgg_download: bool = False  # allow torchvision to download VGG19 (Colab); never in tests
     regenerate_fake_for_d: bool = True  # the authors regenerate the fake for the D step
     ema_decay: float = 0.0  # 0 = no EMA generator
@@ -140,11 +144,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                      lr_d=8e-4, lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False, channels_last=True),
     # the second stage (docs/architecture.md#mapping-network) on the shipped toy generator: only the
-    # mapping network learns (GAN + L_att + a diversity term so that different z give different styles)
+    # the mapping network learns alone: L_code (its codes distributed like real faces' codes) carries
+    # it, a weak GAN term and L_att refine; raw weights, no EMA (averaging an MLP's weights shrinks the
+    # spread of its outputs); docs/training_recipes.md#the-mapping-network
     "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
-                        batch_size=8, steps=400, decay_start=250, lr_g=2e-4, lr_d=8e-4, lambda_vgg=0.0,
-                        lambda_l1=0.0, lambda_fm=0.0, lambda_diversity=1.0, ema_decay=0.99,
-                        regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
+                        batch_size=8, steps=800, decay_start=500, lr_g=1e-3, lr_d=8e-4, lambda_vgg=0.0,
+                        lambda_l1=0.0, lambda_fm=0.0, lambda_gan=0.1, lambda_code=10.0, lambda_diversity=0.0,
+                        ema_decay=0.0, regenerate_fake_for_d=False, attn_pos_weight_max=200.0),
     # a few steps, for tests and the CI notebooks
     "smoke": dict(model_preset="tiny", batch_size=2, steps=4, toy_samples=16, lambda_vgg=0.0, lambda_l1=10.0,
                   log_every=1, sample_every=2, checkpoint_every=2, progress=False),

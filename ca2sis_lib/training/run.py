@@ -16,7 +16,7 @@ import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,8 +26,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint_io import check_same_config, load_checkpoint, remove_partial_writes, save_atomic
-from ..losses import PerceptualLoss, make_perceptual_loss
-from ..masks import colour_labels
+from ..losses import PerceptualLoss, make_perceptual_loss, principal_axes
+from ..masks import classes_present, colour_labels
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.factory import MAPPING_PREFIX, build_generator, split_mapping
 from .config import TrainConfig
@@ -99,6 +99,14 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
 
 
 # -- the run ---------------------------------------------------------------------------------------
+class RealCodes(NamedTuple):
+    """L_code's reference (mapping stage): real training images' style codes and their principal axes."""
+    codes: Tensor  # (N, K, D), zero where a class is absent
+    present: Tensor  # (N, K), 1.0 where the image shows the class
+    mean: Tensor  # (K·D,)
+    axes: Tensor  # (K·D, r): the r directions in which real codes vary most
+
+
 @dataclass
 class Run:
     cfg: TrainConfig
@@ -123,6 +131,7 @@ class Run:
     parts: list[dict[str, Any]] = field(default_factory=first_part)  # what each part of the run ran with
     history: list[dict[str, float]] = field(default_factory=list)  # one row of losses per step
     bar: Any = None  # the progress bar (tqdm) of this process
+    real_codes: RealCodes | None = None  # mapping stage: L_code's reference
 
     def __enter__(self) -> Run:
         return self
@@ -209,8 +218,8 @@ class Run:
 
 
 def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.device) -> list[nn.Parameter]:
-    """Reconstruction trains everything but CA²-SIS's mapping network; the mapping stage (paper §5
-    of the docs) loads a trained generator and trains the mapping network alone."""
+    """Reconstruction trains everything but CA²-SIS's mapping network; the mapping stage
+    (docs/architecture.md#mapping-network) loads a trained generator and trains the mapping network alone."""
     if cfg.stage == "mapping":
         from ..loading import load_model  # a shipped name or file, a training checkpoint, official:<path>
 
@@ -220,6 +229,25 @@ def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.
         generator.load_state_dict(split_mapping(source.state_dict())[0], strict=False)
         return list(generator.mapping.parameters())
     return [p for n, p in generator.named_parameters() if not n.startswith(MAPPING_PREFIX)]
+
+
+@torch.no_grad()
+def encode_real_codes(generator: nn.Module, dataset: Dataset, count: int, axes: int,
+                      device: torch.device, batch_size: int = 64) -> RealCodes:
+    """The frozen style encoder's codes of the first ``count`` training images, with their mean and
+    ``axes`` principal axes. A pure function of the data and the generator, so a resumed run gets
+    the same; the random state is left as it was."""
+    count = min(count, len(dataset))
+    codes, present = [], []
+    with torch.random.fork_rng(devices=[]):  # a folder's random crops must not move the run's random state
+        for start in range(0, count, batch_size):
+            items = [dataset[i] for i in range(start, min(count, start + batch_size))]
+            image = torch.stack([item["image"] for item in items]).to(device)  # (b, 3, H, W)
+            one_hot = generator.prepare_mask(torch.stack([item["label"] for item in items]).to(device))  # (b, K, H, W)
+            codes.append(generator.encode_style(image, one_hot))  # (b, K, D)
+            present.append(classes_present(one_hot))  # (b, K)
+    all_codes = torch.cat(codes)
+    return RealCodes(all_codes, torch.cat(present).float(), *principal_axes(all_codes, axes))
 
 
 def setup_run(cfg: TrainConfig) -> Run:
@@ -276,6 +304,10 @@ def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
     perceptual = perceptual.to(device) if perceptual is not None else None
     l1_weight = cfg.lambda_l1 + (cfg.lambda_vgg if perceptual is None and cfg.stage == "reconstruction" else 0)
 
+    real_codes = None
+    if cfg.stage == "mapping" and cfg.lambda_code:
+        real_codes = encode_real_codes(generator, dataset, cfg.code_images, cfg.code_axes, device)
+
     return Run(
         cfg=cfg, model_config=mcfg, dist=dist, device=device, generator=generator, discriminator=discriminator,
         # foreach: one call per Adam operation for all tensors instead of one per tensor (the same
@@ -283,7 +315,7 @@ def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
         ema=ema, opt_g=torch.optim.Adam(trainable, lr=cfg.lr_g, betas=cfg.betas, foreach=True),
         opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas, foreach=True),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"), g_step=g_step, g_model=g_model,
-        d_model=d_model, perceptual=perceptual, l1_weight=l1_weight, dataset=dataset,
+        d_model=d_model, perceptual=perceptual, l1_weight=l1_weight, dataset=dataset, real_codes=real_codes,
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-COUNTS = ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "toy_samples")  # whole, >= 1
+COUNTS = ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "toy_samples",
+          "code_images", "code_axes")  # whole, >= 1
 WEIGHTS = ("lambda_gan", "lambda_fm", "lambda_vgg", "lambda_l1", "lambda_attn", "attn_pos_weight_max",
-           "lambda_diversity")  # >= 0
+           "lambda_diversity", "lambda_code")  # >= 0
 SEED_LIMIT = 2**32  # seeds are mixed with the step into 64-bit generator seeds
 
 
@@ -39,6 +40,12 @@ def _ranges(cfg: Any) -> list[str]:
     for name in COUNTS:
         problems += _whole(name, getattr(cfg, name), 1)
     problems += _whole("num_workers", cfg.num_workers, 0)
+    if not (_is_int(cfg.code_samples) and cfg.code_samples >= 2):
+        problems.append(f"code_samples={cfg.code_samples!r} must be a whole number >= 2 (noise draws per step "
+                        "for L_code)")
+    elif _is_int(cfg.code_images) and cfg.code_samples > cfg.code_images:
+        problems.append(f"code_samples={cfg.code_samples} must be <= code_images={cfg.code_images} (each draw is "
+                        "compared with a different real image's codes)")
     problems += _whole("max_steps_this_run", cfg.max_steps_this_run, 1, optional=True)
     problems += _whole("load_size", cfg.load_size, 1, optional=True)
     for name in ("seed", "data_seed"):

@@ -1,6 +1,7 @@
 """One training step in named parts, as the loop in :mod:`ca2sis_lib.train` and the benchmarks call them.
 
     generator_step      L_G = λ_GAN·L_GAN + λ_FM·L_FM + λ_VGG·L_VGG (or λ_L1·L1) + λ_att·L_att, then Adam
+                        (mapping stage: λ_GAN·L_GAN + λ_att·L_att + λ_code·L_code + λ_div·L_div)
     update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ   (decay from ema_decay_at: optional warm-up)
     discriminator_step  L_D = hinge(D(real)) + hinge(−D(fake)), then Adam
 
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import checks_disabled
-from ..losses import attention_loss, feature_matching_loss, hinge_d_loss, hinge_g_loss
+from ..losses import attention_loss, code_distribution_loss, feature_matching_loss, hinge_d_loss, hinge_g_loss
 
 if TYPE_CHECKING:
     from .run import Run
@@ -38,7 +39,11 @@ def set_learning_rates(run: Run, factor: float) -> None:
 def generator_losses(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
     """The fake batch and every weighted term of L_G (D is frozen and called unwrapped: no DDP sync)."""
     cfg = run.cfg
-    fake, logits = run.g_model(real, one_hot, noise)  # (B, 3, H, W), per-layer (B, heads, K, h, w)
+    code_noise = None
+    if run.real_codes is not None:  # extra draws for L_code (the mapping network alone: cheap), one per real image
+        draws = min(cfg.code_samples, len(run.real_codes.codes))
+        code_noise = torch.randn(draws, noise.shape[1], device=noise.device)
+    fake, logits, codes = run.g_model(real, one_hot, noise, code_noise)  # (B, 3, H, W), per-layer (B, heads, K, h, w)
     with checks_disabled():  # D's inputs: G's own output and the batch G's call has just checked
         pred = run.discriminator(torch.cat([one_hot, one_hot]), torch.cat([fake, real]))  # one batch for both
     pred_fake, pred_real = split_fake_real(pred, len(real))
@@ -52,9 +57,15 @@ def generator_losses(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> 
             losses["g_l1"] = F.l1_loss(fake.float(), real) * run.l1_weight
     if logits is not None and cfg.lambda_attn:
         losses["g_attn"] = attention_loss(logits, one_hot, cfg.attn_pos_weight_max) * cfg.lambda_attn
+    if codes is not None:  # the mapping network's codes should be distributed like real images' codes
+        ref = run.real_codes
+        pick = torch.randperm(len(ref.codes), device=ref.codes.device)[:len(codes)]  # (M,) real images
+        codes = codes * ref.present[pick, :, None]  # (M, K, D): each draw gets a real image's classes, as in use
+        losses["g_code"] = code_distribution_loss(codes, ref.codes[pick], ref.mean, ref.axes) * cfg.lambda_code
     if cfg.stage == "mapping" and cfg.lambda_diversity:  # different z must give different images
-        other, _ = run.g_model(real, one_hot, torch.randn_like(noise))
-        losses["g_diversity"] = -(fake - other.detach()).abs().mean() * cfg.lambda_diversity
+        with torch.no_grad():  # the second sample is a constant of the loss
+            other = run.g_model(real, one_hot, torch.randn_like(noise))[0]
+        losses["g_diversity"] = -(fake - other).abs().mean() * cfg.lambda_diversity
     return fake, losses
 
 
