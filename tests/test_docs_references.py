@@ -142,6 +142,17 @@ def test_the_library_cites_no_bare_section_number(path: Path):
     assert not hits, "say which document (docs/<file>.md#heading, or the paper):\n" + "\n".join(hits)
 
 
+PAGES = [p for p in FILES if p.suffix == ".md"]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_no_page_keeps_a_placeholder_line(path: Path):
+    """A line that is one upper-case token (``SOME_TABLE``) is text a script was meant to replace."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    hits = [f"line {i}: {line}" for i, line in enumerate(lines, 1) if re.fullmatch(r"[A-Z][A-Z0-9_]{3,}", line.strip())]
+    assert not hits, "placeholders left in the page:\n" + "\n".join(hits)
+
+
 def claim_ids() -> set[str]:
     text = (ROOT / "docs" / "claims.md").read_text(encoding="utf-8")
     return set(re.findall(r"^## (C\d+) ·", text, flags=re.M))
