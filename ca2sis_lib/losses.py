@@ -1,6 +1,6 @@
 """Training losses (docs/architecture.md#discriminator-and-training-losses): hinge GAN, discriminator
 feature matching, VGG19 perceptual loss, an L1 reconstruction term, the attention loss L_att on the
-model's attention logits, and the mapping stage's code-moment term L_code.
+model's attention logits, and the mapping stage's code-distribution term L_code.
 
 The generator's objective in the paper recipe is
 

@@ -143,10 +143,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "toy-sean": dict(family="sean", model_preset="tiny", batch_size=8, steps=2000, decay_start=1300, lr_g=4e-4,
                      lr_d=8e-4, lambda_gan=0.125, lambda_vgg=0.0, lambda_l1=20.0, lambda_fm=2.0, ema_decay=0.995,
                      regenerate_fake_for_d=False, channels_last=True),
-    # the second stage (docs/architecture.md#mapping-network) on the shipped toy generator: only the
-    # the mapping network learns alone: L_code (its codes distributed like real faces' codes) carries
-    # it, a weak GAN term and L_att refine; raw weights, no EMA (averaging an MLP's weights shrinks the
-    # spread of its outputs); docs/training_recipes.md#the-mapping-network
+    # the second stage (docs/architecture.md#mapping-network) on the shipped toy generator: the mapping
+    # network learns alone. L_code (its codes distributed like real faces' codes) carries it, a weak GAN
+    # term and L_att refine; raw weights, no EMA (averaging an MLP's weights shrinks the spread of its
+    # outputs); docs/training_recipes.md#the-mapping-network
     "toy-mapping": dict(stage="mapping", pretrained="ca2sis_tiny_toy", model_preset="tiny",
                         batch_size=8, steps=800, decay_start=500, lr_g=1e-3, lr_d=8e-4, lambda_vgg=0.0,
                         lambda_l1=0.0, lambda_fm=0.0, lambda_gan=0.1, lambda_code=10.0, lambda_diversity=0.0,

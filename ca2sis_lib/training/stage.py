@@ -34,5 +34,5 @@ class GeneratorStep(nn.Module):
         present = classes_present(one_hot)  # (B, K): absent classes get zero codes
         styles = self.model.styles_from_noise(noise, present)  # (B, K, D)
         out = self.model.decode(self.model.embed_mask(one_hot), styles)
-        codes = None if code_noise is None else self.model.styles_from_noise(code_noise)  # (2M, K, D), all classes
+        codes = None if code_noise is None else self.model.styles_from_noise(code_noise)  # (M, K, D), all classes
         return out.image, out.logits, codes
