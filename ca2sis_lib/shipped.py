@@ -106,3 +106,10 @@ def load_shipped_file(path: str | Path, check: bool = True, map_location: str = 
 
 def shipped_available(name: str) -> bool:
     return (SHIPPED_DIR / f"{name}.pt").exists()
+
+
+def shipped_quality(name: str) -> dict[str, Any]:
+    """What `make checkpoints` measured for the shipped model ``name`` (its entry in quality.json),
+    or ``{}`` when nothing is recorded."""
+    path = SHIPPED_DIR / "quality.json"
+    return json.loads(path.read_text()).get(name, {}) if path.exists() else {}
