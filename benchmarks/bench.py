@@ -190,6 +190,7 @@ def run_one(spec: str, repeats: int, threads: int, flops: bool = False) -> dict:
     torch.set_num_threads(threads)
     step = build(spec)
     step()  # warm-up
+    peak_before = matmul_peak(torch.float32)  # the machine's rate right now, for this process's share of it
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -197,6 +198,7 @@ def run_one(spec: str, repeats: int, threads: int, flops: bool = False) -> dict:
         times.append(time.perf_counter() - start)
     result = {"spec": spec, "median_s": statistics.median(times), "times_s": times, "threads": threads,
               "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+              "peak_fp32_gflops": max(peak_before, matmul_peak(torch.float32)),
               "lib": str(Path(ca2sis_lib.__file__).parent)}
     if flops:
         from torch.utils.flop_counter import FlopCounterMode
@@ -267,7 +269,7 @@ def run_suite(configs: dict[str, str], args: argparse.Namespace) -> list[dict]:
         results = {}
         for name in names[r % len(names):] + names[: r % len(names)]:
             cmd = [sys.executable, __file__, "--child", configs[name], "--threads", str(args.threads),
-                   "--repeats", str(args.repeats)] + (["--flops"] if args.flops else [])
+                   "--repeats", str(args.repeats)] + (["--flops"] if args.flops or r == 0 else [])
             env = dict(os.environ)
             if name.endswith("@baseline"):
                 env["PYTHONPATH"] = os.pathsep.join([str(Path(args.baseline_tree).resolve()),
@@ -325,7 +327,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--suite", nargs="*", default=["paper", "tiny", "attention"])
     parser.add_argument("--baseline-tree", help="another checkout whose tiny GAN step joins the tiny suite")
     parser.add_argument("--bf16-anyway", action="store_true", help="run bf16 rows even without bf16 units")
-    parser.add_argument("--flops", action="store_true", help="also count FLOPs (one more step per process)")
+    parser.add_argument("--flops", action="store_true", help="count FLOPs in every round, not only the first "
+                        "(one more step per process)")
     parser.add_argument("--tag", default="cpu", help="results file names: results/<tag>_<suite>.json/.md")
     parser.add_argument("--rewrite", action="store_true", help="only re-render the .md files from their JSON")
     parser.add_argument("--against", help="a report JSON to compare with (refused unless the machines match)")

@@ -92,6 +92,11 @@ def summarise(report: dict[str, Any]) -> dict[str, dict[str, float]]:
         for key in ("gflop", "rel_error_vs_fp32"):
             if key in ok[0][name]:
                 row[key] = ok[0][name][key]
+        timed = [r[name] for r in ok if "peak_fp32_gflops" in r[name]]
+        if "gflop" in row and timed:  # FLOP/s of each round over the matmul peak measured in that same process
+            shares = [row["gflop"] / t["median_s"] / t["peak_fp32_gflops"] for t in timed]
+            row["peak_share"] = statistics.median(shares)
+            row["peak_share_range"] = (min(shares), max(shares))
         paired = [r for r in ok if baseline in r and "error" not in r[baseline]]
         if baseline and paired:
             time_ratios = [r[name]["median_s"] / r[baseline]["median_s"] for r in paired]
@@ -119,11 +124,11 @@ def ratio_table(report: dict[str, Any], labels: dict[str, str] | None = None) ->
     labels = labels or {}
     baseline = report.get("baseline")
     lines = [f"| configuration | median s | peak RSS GiB | time / {baseline} | RSS / {baseline} | "
-             "rel. error vs fp32 |", "|---|---:|---:|---:|---:|---:|"]
+             "rel. error vs fp32 | share of fp32 matmul peak |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, row in summarise(report).items():
         label = labels.get(name, name)
         if "error" in row:
-            lines.append(f"| {label} | failed: {str(row['error'])[:60]} | | | | |")
+            lines.append(f"| {label} | failed: {str(row['error'])[:60]} | | | | | |")
             continue
         ratio = "—"
         if "time_ratio" in row:
@@ -131,7 +136,12 @@ def ratio_table(report: dict[str, Any], labels: dict[str, str] | None = None) ->
             ratio = f"{row['time_ratio']:.2f}× ({lo:.2f}–{hi:.2f})"
         rss = f"{row['rss_ratio']:.2f}×" if "rss_ratio" in row else "—"
         err = f"{row['rel_error_vs_fp32']:.1e}" if row.get("rel_error_vs_fp32") is not None else "—"
-        lines.append(f"| {label} | {row['median_s']:.2f} | {row['peak_rss_gib']:.2f} | {ratio} | {rss} | {err} |")
+        share = "—"
+        if "peak_share" in row:
+            lo, hi = row["peak_share_range"]
+            share = f"{row['peak_share']:.0%} ({lo:.0%}–{hi:.0%})"
+        times = f"{row['median_s']:.2f} | {row['peak_rss_gib']:.2f}"
+        lines.append(f"| {label} | {times} | {ratio} | {rss} | {err} | {share} |")
     return lines
 
 
@@ -142,6 +152,10 @@ def markdown(report: dict[str, Any], labels: dict[str, str] | None = None) -> st
              f"{report.get('repeats', '?')} timed step(s) after a warm-up; ratios are per round, then the median "
              "(range in brackets).", ""]
     lines += ratio_table(report, labels)
+    if any("peak_share" in row for row in summarise(report).values()):
+        lines += ["", "Share of the fp32 matmul peak: the configuration's FLOP (counted once, in round 1, with "
+                  "torch.utils.flop_counter) per second of each round, over the best n=2048 fp32 matmul rate "
+                  "measured in that same process just before and after its timed steps; median over rounds (range)."]
     for note in report.get("notes", []):
         lines += ["", note]
     return "\n".join(lines) + "\n"

@@ -39,9 +39,23 @@ def test_markdown_names_the_load_the_flags_and_the_failures():
     text = report.markdown(_run(), {"default": "default (SDPA)"})
     assert "Load average (1 min) 7.9 before, 8.3 after" in text
     assert "CPU flags avx2" in text and "oneDNN bf16 no" in text and "torch 2.14.1, 2 threads" in text
-    assert "| default (SDPA) | 6.00 | 4.50 | 0.60× (0.50–0.70) | 0.90× |" in text
+    assert "| default (SDPA) | 6.00 | 4.50 | 0.60× (0.50–0.70) | 0.90× | — | — |" in text
     assert "| memory | failed: killed |" in text
     assert "3 interleaved round(s)" in text
+
+
+def test_share_of_the_peak_uses_each_rounds_own_peak():
+    report = _report()
+    run = _run()
+    for r, peak in zip(run["rounds"], (100.0, 50.0, 60.0)):  # the machine's rate drifted between rounds
+        r["default"]["peak_fp32_gflops"] = peak
+    run["rounds"][0]["default"]["gflop"] = 480.0  # counted in round 1 only
+    default = report.summarise(run)["default"]
+    # 480 GFLOP in 6 s = 80 GFLOP/s of 100; in 14 s = 34.3 of 50; in 6 s = 80 of 60 (a peak measured low)
+    assert default["peak_share"] == pytest.approx(0.8)
+    assert default["peak_share_range"] == pytest.approx((480 / 14 / 50, 80 / 60))
+    assert "| 80% (69%–133%) |" in report.markdown(run)
+    assert "share of fp32 matmul peak" in report.markdown(run)
 
 
 def test_reports_from_different_machines_are_refused():

@@ -301,11 +301,11 @@ def _saved_bytes(fn) -> int:
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("rows", [8192, 7])  # one block, and many blocks with a ragged last one
+@pytest.mark.parametrize("rows", [2048, 7])  # one block, and many blocks with a ragged last one
 def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward(rows, monkeypatch):
-    from ca2sis_lib.models.blocks import FeedForward, _GEGLULinear
+    from ca2sis_lib.models.blocks import FeedForward, _GEGLUFeedForward
 
-    monkeypatch.setattr(_GEGLULinear, "ROWS", rows)
+    monkeypatch.setattr(_GEGLUFeedForward, "ROWS", rows)
     torch.manual_seed(0)
     ff = FeedForward(32, 4)
     x = torch.randn(2, 300, 32, requires_grad=True)
@@ -316,16 +316,16 @@ def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward(row
         ff.zero_grad()
         saved.append(_saved_bytes(lambda: (ff(x) * weights).sum().backward()))
         results.append([ff(x).detach(), x.grad.clone()] + [p.grad.clone() for p in ff.parameters()])
-    for lean_value, plain_value in zip(*results):
-        assert torch.allclose(lean_value, plain_value, rtol=1e-5, atol=1e-6)
-    # plain: proj input, [a, gate], GELU(gate), the product; lean: proj input and [a, gate] only
+    for lean_value, plain_value in zip(*results):  # float rounding: weight gradients are summed block by block
+        assert (lean_value - plain_value).abs().max() <= 2e-6 * plain_value.abs().max()
+    # plain: proj input, [a, gate], GELU(gate), the product; lean: the input, a and gate only
     width = x.numel() * 4  # bytes of one (2, 300, 32) float tensor
     assert saved[0] <= saved[1] - 2 * 4 * width + width // 2
-    # exact gradients (float64) of the fused function, bias included
-    h = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(6, 8, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(_GEGLULinear.apply, (h, w, b))
+    # exact gradients (float64) of the fused function, both biases included, over ragged blocks
+    monkeypatch.setattr(_GEGLUFeedForward, "ROWS", 4)
+    tensors = [torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+               for shape in ((3, 5, 6), (16, 6), (16,), (6, 8), (6,))]  # x, w_in, b_in, w_out, b_out
+    assert torch.autograd.gradcheck(_GEGLUFeedForward.apply, tensors)
     # without gradients (inference) the plain modules run: same output
     with torch.no_grad():
         ff.lean = True

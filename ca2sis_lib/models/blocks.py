@@ -65,58 +65,75 @@ class GEGLU(nn.Module):
         return a * F.gelu(gate)
 
 
-class _GEGLULinear(torch.autograd.Function):
-    """``Linear(a · GELU(gate))`` from ``h = [a, gate]``, saving only ``h`` for backward.
+def accumulate(total: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``total += a @ b`` in place (``addmm`` with ``out``: unlike ``addmm_``, FLOP counters see it)."""
+    return torch.addmm(total, a, b, out=total)
 
-    Autograd would keep GELU(gate) and the product as well (two more tensors as wide as ``a``:
-    with ``h``, the largest activations of the model at 128² and 256²); they are recomputed here
-    from ``h``, elementwise and cheap. Both passes run over blocks of ``ROWS`` tokens, so their
-    temporaries are a block, not a layer, wide. No matmul is redone (this is not checkpointing),
-    and results equal the plain path's to float rounding (tested).
+
+class _GEGLUFeedForward(torch.autograd.Function):
+    """The whole feed-forward, ``Linear_out(a · GELU(gate))`` with ``[a, gate] = Linear_in(x)``, as
+    one autograd function that works through blocks of ``ROWS`` tokens.
+
+    Every pass over a block stays in the CPU's cache: the block's ``a`` and ``gate`` are computed,
+    read by GELU and the product, and the product goes through the output Linear before the next
+    block starts. For backward it keeps ``x``, ``a`` and ``gate`` (autograd would also keep
+    GELU(gate) and the product, two more tensors as wide as ``a``: with ``a`` and ``gate`` the
+    largest activations of the model at 128² and 256²); GELU(gate) and the product are recomputed
+    per block, elementwise and cheap, and the gradients of ``x`` and of the weights are
+    accumulated block by block, so no gradient as wide as ``[a, gate]`` is ever held whole. No
+    matmul is redone (this is not checkpointing). Results equal the plain modules' to float
+    rounding: the weight gradients are summed block by block instead of in one matmul (tested).
     """
 
-    ROWS = 8192  # tokens per block
+    ROWS = 2048  # tokens per block: a block's a, gate and product (3 · 2048 · d_ff floats) fit in cache
 
     @staticmethod
-    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        rows = h.reshape(-1, h.shape[-1])  # (R, 2·d_ff)
-        out = None
-        for start in range(0, rows.shape[0], _GEGLULinear.ROWS):
-            a, gate = rows[start : start + _GEGLULinear.ROWS].chunk(2, dim=-1)
-            block = F.linear(a * F.gelu(gate), weight, bias)  # (r, d)
-            if out is None:
-                out = block.new_empty(rows.shape[0], block.shape[-1])
-            out[start : start + len(block)] = block
-        ctx.save_for_backward(h, weight)
-        ctx.has_bias = bias is not None
-        return out.view(*h.shape[:-1], out.shape[-1])  # (..., d)
+    def forward(ctx, x: Tensor, w_in: Tensor, b_in: Tensor, w_out: Tensor, b_out: Tensor) -> Tensor:
+        rows = x.reshape(-1, x.shape[-1])  # (R, d)
+        d_ff = w_out.shape[1]
+        w_a, w_gate = w_in[:d_ff].t(), w_in[d_ff:].t()  # (d, d_ff) each: GEGLU's split, a first
+        a, gate = rows.new_empty(2, rows.shape[0], d_ff)  # (R, d_ff) each
+        out = rows.new_empty(rows.shape[0], w_out.shape[0])  # (R, d)
+        for start in range(0, rows.shape[0], _GEGLUFeedForward.ROWS):
+            block = slice(start, start + _GEGLUFeedForward.ROWS)
+            torch.addmm(b_in[:d_ff], rows[block], w_a, out=a[block])
+            torch.addmm(b_in[d_ff:], rows[block], w_gate, out=gate[block])
+            product = F.gelu(gate[block]).mul_(a[block])  # (r, d_ff)
+            torch.addmm(b_out, product, w_out.t(), out=out[block])
+        ctx.save_for_backward(rows, a, gate, w_in, w_out)
+        return out.view(*x.shape[:-1], out.shape[-1])  # (..., d)
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        h, weight = ctx.saved_tensors
-        rows = h.reshape(-1, h.shape[-1])  # (R, 2·d_ff)
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        rows, a, gate, w_in, w_out = ctx.saved_tensors
+        d_ff = a.shape[1]
         grad_rows = grad_out.reshape(-1, grad_out.shape[-1])  # (R, d)
-        d_ff = rows.shape[-1] // 2
-        grad_h = torch.empty_like(rows)
-        grad_weight = torch.zeros_like(weight)  # (d, d_ff)
-        for start in range(0, rows.shape[0], _GEGLULinear.ROWS):
-            stop = start + _GEGLULinear.ROWS
-            a, gate = rows[start:stop].chunk(2, dim=-1)
-            gelu_gate = F.gelu(gate)
-            grad_block = grad_rows[start:stop]
-            grad_weight = torch.addmm(grad_weight, grad_block.T, a * gelu_gate)  # (counted by flop counters)
-            grad_product = grad_block @ weight  # (r, d_ff)
-            torch.mul(grad_product, gelu_gate, out=grad_h[start:stop, :d_ff])  # d/da
-            grad_h[start:stop, d_ff:] = torch.ops.aten.gelu_backward(grad_product.mul_(a), gate)  # d/dgate
-        grad_bias = grad_rows.sum(0) if ctx.has_bias else None
-        return grad_h.view_as(h), grad_weight, grad_bias
+        grad_x = torch.empty_like(rows)  # (R, d)
+        grad_w_in, grad_b_in = torch.zeros_like(w_in), w_in.new_zeros(2 * d_ff)  # (2·d_ff, d), (2·d_ff,)
+        grad_w_out = torch.zeros_like(w_out)  # (d, d_ff)
+        for start in range(0, rows.shape[0], _GEGLUFeedForward.ROWS):
+            block = slice(start, start + _GEGLUFeedForward.ROWS)
+            a_block, gate_block, grad_block = a[block], gate[block], grad_rows[block]
+            gelu_gate = F.gelu(gate_block)  # (r, d_ff), recomputed
+            accumulate(grad_w_out, grad_block.t(), gelu_gate * a_block)
+            grad_product = grad_block @ w_out  # (r, d_ff)
+            grad_a = grad_product * gelu_gate
+            grad_gate = torch.ops.aten.gelu_backward(grad_product.mul_(a_block), gate_block)
+            accumulate(torch.mm(grad_a, w_in[:d_ff], out=grad_x[block]), grad_gate, w_in[d_ff:])
+            accumulate(grad_w_in[:d_ff], grad_a.t(), rows[block])
+            accumulate(grad_w_in[d_ff:], grad_gate.t(), rows[block])
+            grad_b_in[:d_ff] += grad_a.sum(0)
+            grad_b_in[d_ff:] += grad_gate.sum(0)
+        grad_x = grad_x.view(*grad_out.shape[:-1], rows.shape[-1])  # (..., d)
+        return grad_x, grad_w_in, grad_b_in, grad_w_out, grad_rows.sum(0)
 
 
 class FeedForward(nn.Module):
     """GEGLU (dim -> 2·mult·dim, split) then Linear(mult·dim -> dim).
 
-    ``lean`` (default on) runs GEGLU and the output Linear as one autograd function that keeps
-    only the GEGLU projection for backward; ``lean = False`` is the plain module path.
+    ``lean`` (default on) runs the two Linears and GEGLU as one autograd function
+    (:class:`_GEGLUFeedForward`: block by block, keeping only ``x``, ``a`` and ``gate`` for
+    backward); ``lean = False`` is the plain module path.
     """
 
     def __init__(self, dim: int, mult: int = 4) -> None:
@@ -128,11 +145,11 @@ class FeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.lean and torch.is_grad_enabled()):
             return self.net(x)
-        out_layer = self.net[2]
-        h = self.net[0].proj(x)  # (..., 2·mult·dim)
-        if h.dtype != out_layer.weight.dtype:  # autocast: the Linear would run in h's dtype
-            return _GEGLULinear.apply(h, out_layer.weight.to(h.dtype), out_layer.bias.to(h.dtype))
-        return _GEGLULinear.apply(h, out_layer.weight, out_layer.bias)
+        tensors = (x, self.net[0].proj.weight, self.net[0].proj.bias, self.net[2].weight, self.net[2].bias)
+        if torch.is_autocast_enabled(x.device.type):  # autocast: the Linears would run in its dtype
+            dtype = torch.get_autocast_dtype(x.device.type)
+            tensors = tuple(t.to(dtype) for t in tensors)
+        return _GEGLUFeedForward.apply(*tensors)
 
 
 class TransformerBlock(nn.Module):
