@@ -119,6 +119,8 @@ def make_tiny_gan_step(batch: int, channels_last: bool | None = None, amp: str =
 
     ``channels_last=None`` keeps the recipe's layout; ``amp="bf16"`` runs it under the trainer's
     autocast and carries ``step.rel_error`` (the generator's output against fp32, same weights)."""
+    import atexit
+    import shutil
     import tempfile
 
     from ca2sis_lib.masks import as_one_hot
@@ -126,7 +128,8 @@ def make_tiny_gan_step(batch: int, channels_last: bool | None = None, amp: str =
     from ca2sis_lib.training.run import setup_run
     from ca2sis_lib.training.steps import discriminator_step, generator_step, update_ema
 
-    out_dir = tempfile.mkdtemp(prefix="ca2sis-bench-")  # nothing is written: the run is never saved
+    out_dir = tempfile.mkdtemp(prefix="ca2sis-bench-")  # the run is never saved; the folder goes at exit
+    atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     overrides = {"batch_size": batch, "toy_samples": batch, "out_dir": out_dir, "model_overrides": model_overrides}
     if channels_last is not None:
         overrides["channels_last"] = channels_last
