@@ -155,10 +155,10 @@ class FeedForward(nn.Module):
         if not (self.lean and torch.is_grad_enabled()):
             return self.net(x)
         tensors = (x, self.net[0].proj.weight, self.net[0].proj.bias, self.net[2].weight, self.net[2].bias)
-        if torch.is_autocast_enabled(x.device.type):  # autocast: the Linears would run in its dtype
-            dtype = torch.get_autocast_dtype(x.device.type)
-            tensors = tuple(t.to(dtype) for t in tensors)
-        return _GEGLUFeedForward.apply(*tensors)
+        # under autocast the Linears would run in its dtype; a 1×1 matmul asks autocast which one, on
+        # every torch this package admits (torch.get_autocast_dtype(device) needs torch >= 2.4)
+        dtype = torch.mm(x.new_zeros(1, 1), x.new_zeros(1, 1)).dtype
+        return _GEGLUFeedForward.apply(*(t.to(dtype) for t in tensors))  # .to: no copy when dtypes agree
 
 
 class TransformerBlock(nn.Module):
