@@ -352,7 +352,13 @@ def main() -> int:
         return 0
     paths = [RESULTS / f"{args.tag}_{suite}.json" for suite in args.suite]
     if args.rewrite or args.against:
-        for path in paths:
+        missing = [path for path in paths if not path.exists()]
+        for path in missing:  # e.g. a run of `--suite paper tiny` leaves no attention report
+            print(f"no report {path.relative_to(RESULTS.parent.parent)}: skipped (run `python benchmarks/bench.py "
+                  f"--tag {args.tag} --suite {path.stem.removeprefix(args.tag + '_')}` to make it)", file=sys.stderr)
+        if len(missing) == len(paths):
+            return 2
+        for path in (path for path in paths if path.exists()):
             report = json.loads(path.read_text())
             if args.against:
                 other = json.loads(Path(args.against).read_text())

@@ -91,3 +91,20 @@ def test_the_authors_strategy_checkpoints_whole_blocks_with_the_reference_attent
     assert "bf16" in bench.suites(2, True, None)["paper"][1]
     assert bench.suites(2, False, "/main")["tiny"][0] == "tiny_b8@baseline"
     assert bench.relative_error(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0])) == pytest.approx(1.0)
+
+
+def test_rewrite_renders_the_reports_there_are_and_names_the_missing_ones(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    bench = load_script("benchmarks/bench.py")
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    monkeypatch.setattr(bench, "RESULTS", results)
+    (results / "t_paper.json").write_text(json.dumps(_run()))
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--rewrite", "--tag", "t", "--suite", "paper", "tiny"])
+    assert bench.main() == 0
+    assert "| default" in (results / "t_paper.md").read_text()
+    assert "no report benchmarks/results/t_tiny.json: skipped" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--rewrite", "--tag", "t", "--suite", "tiny"])
+    assert bench.main() == 2  # nothing to render
