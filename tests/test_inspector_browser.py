@@ -12,7 +12,6 @@ Playwright browser download is ever needed. Without Chromium the test skips, unl
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -21,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -123,21 +123,26 @@ def start_lab(tmp: Path, port: int, token: str) -> tuple[subprocess.Popen, Path]
            "--LabApp.extension_manager=readonly"]  # no look-ups on a package index
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
         cmd.append("--allow-root")
+    return spawn(cmd, env, tmp, log), log
+
+
+def spawn(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    """A server in its own process group (so that :func:`stop_lab` can end its kernels too), logging to ``log``."""
     with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                start_new_session=True)
-    return proc, log
+        return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 
-def wait_for_lab(proc: subprocess.Popen, log: Path, port: int, token: str, deadline: Deadline) -> None:
-    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+def wait_until_answering(proc: subprocess.Popen, log: Path, url: str, name: str, deadline: Deadline) -> None:
+    """Poll ``url`` until the server answers at all (an HTTP error status is an answer too); raise with the end
+    of its log if it exits first, or once the deadline has passed."""
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                json.load(response)
+            with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:  # e.g. Voilà's 403 for a file listing: the server is up
+            return
         except OSError:
             deadline.ms(60)  # raises once the budget is spent
             time.sleep(0.5)
@@ -173,7 +178,7 @@ def test_inspector_redraws_in_jupyterlab_without_console_errors(tmp_path: Path):
     proc, log = start_lab(tmp_path, port, token)
     console_errors: list[str] = []
     try:
-        wait_for_lab(proc, log, port, token, deadline)
+        wait_until_answering(proc, log, f"http://127.0.0.1:{port}/api/status?token={token}", "JupyterLab", deadline)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
             try:

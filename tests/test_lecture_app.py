@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +24,9 @@ from test_inspector_browser import (
     Deadline,
     browser_or_skip,
     free_port,
+    spawn,
     stop_lab,
+    wait_until_answering,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,24 +83,7 @@ def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
     log = tmp / "voila.log"
     cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
            "--show_tracebacks=True", "--template=ca2sis", "--ServerApp.port_retries=0", DENYLIST]
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                start_new_session=True)
-    return proc, log
-
-
-def wait_for_voila(proc: subprocess.Popen, log: Path, port: int, deadline: Deadline) -> None:
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Voilà exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs", timeout=2):
-                return
-        except urllib.error.HTTPError:  # Voilà answers (403: it serves no file listing): it is up
-            return
-        except OSError:
-            deadline.ms(60)
-            time.sleep(0.5)
+    return spawn(cmd, env, tmp, log), log
 
 
 @pytest.mark.browser
@@ -115,7 +97,7 @@ def test_lecture_app_redraws_in_the_browser_without_console_errors(tmp_path: Pat
     proc, log = start_voila(tmp_path, port)
     console_errors: list[str] = []
     try:
-        wait_for_voila(proc, log, port, deadline)
+        wait_until_answering(proc, log, f"http://127.0.0.1:{port}/api/kernelspecs", "Voilà", deadline)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
             try:
