@@ -276,9 +276,18 @@ def _solution_lines(path: Path) -> list[str]:
     """Distinctive lines inside the solution regions of a source notebook (code and model answers)."""
     lines = []
     for cell in nbformat.read(path, as_version=4).cells:
-        for region in re.findall(r"BEGIN SOLUTION\n(.*?)\n[^\n]*END SOLUTION", cell.source, flags=re.S):
+        for region in re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)\n[^\n]*END SOLUTION", cell.source, flags=re.S):
             lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 30]
     return lines
+
+
+def test_model_answers_hide_their_delimiters_in_html_comments():
+    """A markdown line "### BEGIN SOLUTION" would render as a heading (and enter the site's contents)."""
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                marks = [line for line in cell.source.splitlines() if "SOLUTION" in line]
+                assert all(m in ("<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->") for m in marks), (path.name, i)
 
 
 def test_make_student_removes_every_solution(tmp_path):
