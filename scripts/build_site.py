@@ -7,11 +7,18 @@ sources are staged in ``<out>-src`` mirroring the repository (``docs/``, ``noteb
 relative links that work on GitHub work on the site too; links to other files of the repository
 become links to them on GitHub. The staging also swaps the Colab badge's image for a local copy
 and interactive widget outputs (which need a live kernel) for a note on how to run them.
+
+The site is for students: every exercise's solution and every question's model answer is replaced
+as in the student versions (scripts/make_student.py), and a replaced cell's outputs are dropped.
+``--with-solutions`` keeps them, for an instructors' copy that students cannot reach. A notebook
+executed in the quick setting (``SMOKE=True``) gets a banner saying that its numbers are a smoke
+run's, not the course's.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import shutil
 import subprocess
@@ -22,6 +29,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, repo_url  # noqa: E402
+from make_student import student_cell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "site"
@@ -30,6 +38,9 @@ WIDGET_NOTE = ("<p><em>An interactive widget was here. It needs a running Python
                "(badge at the top), run it in JupyterLab, or start the lecture app with <code>make inspector</code>."
                "</em></p>")
 LINK_RE = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
+SMOKE_BANNER = ("> **A quick run.** This page was executed with `SMOKE=True` (`make run SMOKE=1`): few samples and "
+                "steps, so its numbers and verdicts say nothing about the method. The full run's are in "
+                "[docs/claims.md](../docs/claims.md); build the site after `make run` to show them here.")
 
 
 def github_links(text: str, source: Path, site_files: set[Path], repo: str, branch: str) -> str:
@@ -49,13 +60,36 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
     return LINK_RE.sub(fix, text)
 
 
-def stage_notebook(executed: Path, dest: Path, site_files: set[Path], repo: str, branch: str) -> None:
+def hide_solutions(nb: nbformat.NotebookNode, name: str) -> int:
+    """Replace solutions and model answers as the student versions do; a changed cell loses its outputs.
+    Returns how many cells changed."""
+    changed = 0
+    for i, cell in enumerate(nb.cells):
+        shown = student_cell(copy.deepcopy(cell), f"{name}, cell {i}")
+        if shown.source != cell.source:
+            cell.source, changed = shown.source, changed + 1
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+    return changed
+
+
+def ran_smoke(nb: nbformat.NotebookNode) -> bool:
+    """Whether papermill executed the notebook with SMOKE=True (`make run SMOKE=1`)."""
+    return bool(nb.metadata.get("papermill", {}).get("parameters", {}).get("SMOKE", False))
+
+
+def stage_notebook(executed: Path, dest: Path, site_files: set[Path], repo: str, branch: str,
+                   with_solutions: bool = False) -> None:
     nb = nbformat.read(executed, as_version=4)
+    if not with_solutions:
+        hide_solutions(nb, executed.name)
     badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
     if badge is None:  # executed before the badge existed
         badge = nbformat.v4.new_markdown_cell(badge_source(repo, branch, executed.name), metadata={"tags": [BADGE_TAG]})
         nb.cells.insert(0, badge)
     badge.source = badge.source.replace(BADGE_IMAGE, "colab-badge.svg")  # a local copy: no request leaves the site
+    if ran_smoke(nb):
+        nb.cells.insert(nb.cells.index(badge) + 1, nbformat.v4.new_markdown_cell(SMOKE_BANNER))
     source_path = ROOT / "notebooks" / executed.name
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell is not badge:
@@ -71,7 +105,7 @@ def toctree(caption: str, entries: list[str]) -> str:
     return "\n\n```{toctree}\n:caption: " + caption + "\n:hidden:\n\n" + "\n".join(entries) + "\n```\n"
 
 
-def stage(executed_dir: Path, staging: Path) -> list[str]:
+def stage(executed_dir: Path, staging: Path, with_solutions: bool = False) -> list[str]:
     """Fill ``staging`` with the site's sources; the notebook names staged."""
     repo, branch = read_location(ROOT)
     notebooks = sorted(p for p in executed_dir.glob("*.ipynb") if (ROOT / "notebooks" / p.name).exists())
@@ -98,13 +132,13 @@ def stage(executed_dir: Path, staging: Path) -> list[str]:
         (staging / "docs" / page.name).write_text(text)
     shutil.copy(CONF_DIR / "_static" / "colab-badge.svg", staging / "notebooks" / "colab-badge.svg")
     for path in notebooks:
-        stage_notebook(path, staging / "notebooks" / path.name, site_files, repo, branch)
+        stage_notebook(path, staging / "notebooks" / path.name, site_files, repo, branch, with_solutions)
     return [p.name for p in notebooks]
 
 
-def build(executed_dir: Path, out: Path) -> Path:
+def build(executed_dir: Path, out: Path, with_solutions: bool = False) -> Path:
     staging = out.parent / f"{out.name}-src"
-    staged = stage(executed_dir.resolve(), staging)
+    staged = stage(executed_dir.resolve(), staging, with_solutions)
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF_DIR), "-d", str(staging / ".doctrees"),
            str(staging), str(out)]
@@ -121,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--executed", default="outputs", help="folder with the executed notebooks of `make run`")
     parser.add_argument("--out", default="_build/site", help="where the HTML goes")
+    parser.add_argument("--with-solutions", action="store_true",
+                        help="keep solutions and model answers (an instructors' site: never publish it to students)")
     args = parser.parse_args(argv)
-    build(Path(args.executed), Path(args.out).resolve())
+    build(Path(args.executed), Path(args.out).resolve(), args.with_solutions)
     return 0
 
 

@@ -54,9 +54,33 @@ def test_site_holds_every_notebook_and_page(site: Path):
         assert 'alt="Open In Colab"' in page and "_images/colab-badge.svg" in page
         assert f"notebooks/{notebook.stem}.html" in landing, f"{notebook.stem} is not linked from the landing page"
         assert "application/vnd.jupyter.widget-view+json" not in page
+        assert "YOUR CODE HERE" in page and "BEGIN SOLUTION" not in page, f"{notebook.stem}: a solution is on the site"
+        assert "A quick run." in page, f"{notebook.stem}: a smoke run's page has no banner saying so"
     for page in site.rglob("*.html"):  # the site is self-contained: nothing is loaded from elsewhere
         assert not re.search(r"""<(script|img|link)[^>]+(src|href)="(https?:)?//""", page.read_text().replace(
             'rel="canonical"', "")), f"{page.relative_to(site)} loads a resource from another host"
+
+
+def test_the_site_hides_solutions_unless_asked_and_marks_smoke_runs(tmp_path: Path):
+    import nbformat
+
+    solution = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION",
+                                         metadata={"nbgrader": {"solution": True, "grade": False, "locked": False,
+                                                                "grade_id": "f", "schema_version": 3}})
+    solution.outputs = [nbformat.v4.new_output("stream", text="42\n")]
+    plain = nbformat.v4.new_code_cell("print(1)")
+    plain.outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nb = nbformat.v4.new_notebook(cells=[solution, plain], metadata={"papermill": {"parameters": {"SMOKE": True}}})
+    executed = tmp_path / "00_anatomy_of_ca2sis.ipynb"
+    nbformat.write(nb, executed)
+    for with_solutions in (False, True):
+        staged = tmp_path / f"staged_{with_solutions}.ipynb"
+        build_site.stage_notebook(executed, staged, set(), "owner/name", "main", with_solutions)
+        cells = nbformat.read(staged, as_version=4).cells
+        assert cells[1].source.startswith("> **A quick run.**")  # after the badge
+        shown = next(c for c in cells if "def f" in c.source)
+        assert ("return 42" in shown.source) == with_solutions and bool(shown.outputs) == with_solutions
+        assert cells[-1].outputs, "a cell without a solution keeps its outputs"
 
 
 def test_a_build_without_executed_notebooks_says_what_to_run(tmp_path: Path):
