@@ -11,7 +11,8 @@ The contract:
               [0, 1] data ("convert with image * 2 - 1"), [0, 255] data and integer dtypes
               ("convert with image.float() / 127.5 - 1") and NaN / inf pixels are refused.
     mask      integer labels (B, S, S) in [0, K) (``ignore_index`` allowed), or a one-hot
-              (B, K, S, S) of exact 0s and 1s; same batch and size as the image.
+              (B, K, S, S) of exact 0s and 1s; same batch and size as the image. A 3-channel mask that
+              is not one-hot is refused as a colour image, with the conversion to class ids.
     styles    (B, K, style_code_dim);  tokens (B, K', token_size²);  noise (B, noise_dim).
 
 Dtype and device policy: **inputs follow the model.** Every tensor is moved to the device of
@@ -27,6 +28,8 @@ turns the value checks off (shapes are always checked) for that measurement.
 from __future__ import annotations
 
 import contextlib
+import pickle
+import re
 from collections.abc import Iterator
 
 import torch
@@ -191,30 +194,58 @@ def check_labels(labels: Tensor, num_classes: int, ignore_index: int | None = No
         )
 
 
+def colour_mask_error(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False, exclusive: bool = True,
+                      name: str = "mask") -> str | None:
+    """The message for a 3-channel ``mask`` that is not one-hot (an RGB colour mask), or None.
+
+    Not one-hot means values other than 0 and 1, or per-pixel channel sums other than 1 (above 1
+    when ``exclusive``, below 1 unless ``allow_empty_pixels``). Costs two reductions: call it only
+    once a one-hot check has failed."""
+    if mask.dim() != 4 or mask.shape[1] != 3 or not _has_values(mask) or mask.numel() == 0:
+        return None
+    values = mask.detach().float()
+    low, high = torch.stack(torch.aminmax(values)).tolist()
+    sums = values.sum(dim=1)
+    sum_low, sum_high = torch.stack(torch.aminmax(sums)).tolist()
+    binary = bool(torch.all((values == 0) | (values == 1)))
+    if binary and not ((exclusive and sum_high > 1) or (not allow_empty_pixels and sum_low < 1)):
+        return None  # a real 3-class one-hot mask
+    return (f"{name} looks like a colour image (an RGB colour mask), not a one-hot mask: it has 3 channels with "
+            f"values in [{low:.3g}, {high:.3g}] and per-pixel channel sums in [{sum_low:.3g}, {sum_high:.3g}], where a "
+            f"one-hot mask (B, {num_classes}, H, W) holds 0s and 1s with one class per pixel. Fix: convert the colours "
+            "to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path) (rgb: one mask as an "
+            "(H, W, 3) uint8 array, e.g. mask[i].permute(1, 2, 0).numpy(); label_colors: the dataset's palette, "
+            "colour k = class k; path: a name for its messages), then pass the labels (B, H, W) or one-hot them with "
+            f"ca2sis_lib.masks.labels_to_one_hot(labels, {num_classes})")
+
+
 def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False, exclusive: bool = True,
                   name: str = "mask") -> None:
-    """A one-hot (B, K, H, W) of exact 0s and 1s with K channels; one class per pixel when ``exclusive``."""
+    """A one-hot (B, K, H, W) of exact 0s and 1s with K channels; one class per pixel when ``exclusive``.
+
+    A 3-channel mask that is not one-hot is reported as a colour image, with the conversion to class ids."""
     if mask.dim() != 4:
         raise InputError(f"one-hot {name} must have shape (B, K, H, W), got {_shape(mask)}")
     if mask.shape[1] != num_classes:
-        raise InputError(
+        raise InputError(colour_mask_error(mask, num_classes, allow_empty_pixels, exclusive, name) or (
             f"{name} has {mask.shape[1]} class channels but the model expects {num_classes}; "
             "build the model with the dataset's class count (config.num_classes)."
-        )
+        ))
     if not _has_values(mask):
         return
     if mask.dtype != torch.bool and not torch.all((mask == 0) | (mask == 1)):
-        raise InputError(f"one-hot {name} holds values other than 0 and 1 (a soft or resized mask?); pass integer "
-                         "labels, or resize masks with nearest-neighbour interpolation")
+        raise InputError(colour_mask_error(mask, num_classes, allow_empty_pixels, exclusive, name) or (
+            f"one-hot {name} holds values other than 0 and 1 (a soft or resized mask?); pass integer "
+            "labels, or resize masks with nearest-neighbour interpolation"))
     if not exclusive:
         return
     per_pixel = mask.sum(dim=1)
     low, high = torch.stack(torch.aminmax(per_pixel)).tolist()
     if high > 1 or (not allow_empty_pixels and low < 1):
-        raise InputError(
+        raise InputError(colour_mask_error(mask, num_classes, allow_empty_pixels, exclusive, name) or (
             f"{name} is not one-hot: some pixels belong to {int(high)} classes and some to {int(low)}; every "
             "pixel must have exactly one class. For hand-composed masks use model.embed_mask/decode."
-        )
+        ))
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,3 +295,29 @@ def check_samples(model: nn.Module, samples: object, minimum: int, what: str) ->
             model.prepare_inputs(item["image"].unsqueeze(0), item["label"].unsqueeze(0))  # type: ignore[operator]
         except InputError as error:
             raise InputError(f"sample {i}: {error}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+def unreadable_checkpoint_reason(error: BaseException) -> str | None:
+    """Why ``torch.load(path, weights_only=True)`` could not read a file, in a few words, or None when
+    ``error`` is not about what the file holds (e.g. CUDA tensors on a machine without CUDA).
+
+    Replaces torch's own message, whose advice to retry with unsafe loading is never the fix here."""
+    if isinstance(error, EOFError):
+        return "the file is empty or cut off"
+    text = str(error)
+    if isinstance(error, pickle.UnpicklingError):
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            return (f"it holds pickled Python objects ({found[1]}), not only tensors, numbers and strings, and "
+                    "ca2sis_lib never unpickles code")
+        return "torch.load cannot read it: it was not written by torch.save (a text, image or other file?)"
+    if isinstance(error, RuntimeError) and any(
+            marker in text for marker in ("PytorchStreamReader", "inline_container", "zip archive")):
+        line = re.sub(r"^\[enforce fail[^\]]*\]\s*\.?\s*", "", text.strip().splitlines()[0])
+        first = re.split(r"\.\s", line)[0][:160]  # torch's first sentence
+        return ("torch.load cannot read it as a torch.save archive (a cut-off download or copy, or a zip file of "
+                f"another kind): {first}")
+    return None

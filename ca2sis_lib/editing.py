@@ -14,11 +14,17 @@ All functions take a batch (A[i] is edited with B[i]), run under ``torch.no_grad
 device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1]. Inputs
 follow the contract of :mod:`ca2sis_lib.checks` (the model's own entry points enforce it; A and B
 must have one batch size): a bad input raises :class:`~ca2sis_lib.checks.InputError`.
+
+``classes`` are class *ids*: a sequence of ints such as ``[8]``, or a single int for one class
+(``8`` means ``[8]``). Names are refused with the way to look an id up:
+``dataset.class_names.index("hair")`` (``CLASS_NAMES.index("hair")`` in notebooks 04 and 05,
+``TOY_CLASSES.index("hair")`` for the toy faces).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +33,8 @@ from torch import Tensor
 from .checks import InputError, check_batch, check_positive_int
 from .masks import classes_present, labels_to_one_hot
 from .models.interface import SemanticGenerator, is_cross_attention, model_device
+
+Classes = int | Sequence[int]  # class ids; a single int is one class (see _class_ids)
 
 
 def _one_hot(model: SemanticGenerator, mask: Tensor) -> Tensor:
@@ -49,14 +57,63 @@ def _check_alphas(alphas: Sequence[float]) -> list[float]:
     return alphas
 
 
-def _check_classes(model: SemanticGenerator, classes: Sequence[int], reference: Tensor | None = None) -> list[int]:
-    classes = [int(c) for c in classes]
-    k = model.config.num_classes
-    bad = [c for c in classes if not 0 <= c < k]
+def _name_lookup_hint(name: str, num_classes: int | None) -> str:
+    """How to turn a class name into an id, quoting the id where a known class list of this size has it."""
+    from .data.celebamask import CELEBAMASK_CLASSES
+    from .data.toy_scene import TOY_CLASSES
+
+    known = [(label, names) for label, names in (("the toy faces (TOY_CLASSES)", TOY_CLASSES),
+                                                 ("CelebAMask-HQ (CELEBAMASK_CLASSES)", CELEBAMASK_CLASSES))
+             if name in names and num_classes in (None, len(names))]
+    example = repr(name) if known or name in TOY_CLASSES or name in CELEBAMASK_CLASSES else "name"
+    hint = (f"look the id up in the dataset's class names: [dataset.class_names.index({example})] "
+            f"([CLASS_NAMES.index({example})] in notebooks 04 and 05)")
+    for label, names in known:
+        hint += f"; in {label} {name!r} is class {names.index(name)}"
+    return hint
+
+
+def _class_ids(classes: object, num_classes: int | None, where: str = "this model has") -> list[int]:
+    """Validate an edit's ``classes`` and return them as a list of ints.
+
+    ``classes`` are class ids: a sequence of ints (``[3, 8]``; numpy or torch integers work too) or a
+    single int, taken as a one-class list (``8`` means ``[8]``). Names, floats and other types raise
+    :class:`InputError` saying how to get an id from a name; ids outside ``[0, num_classes)`` (only
+    negative ones when ``num_classes`` is None) raise one naming the valid range; so does an empty list.
+    """
+    if isinstance(classes, Tensor) and classes.dim() == 0:
+        classes = classes.reshape(1)
+    if isinstance(classes, (str, bytes)):
+        items: list[object] = [classes]
+    elif isinstance(classes, Iterable):
+        items = list(classes)
+    else:
+        items = [classes]  # one class, or a wrong type refused below
+    ids = []
+    for item in items:
+        if isinstance(item, str):
+            raise InputError(f"classes are given as class ids (integers), not names: got {item!r}; "
+                             f"{_name_lookup_hint(item, num_classes)}")
+        try:
+            if isinstance(item, bool):
+                raise TypeError
+            ids.append(operator.index(item))  # ints, numpy and torch integers; not floats
+        except TypeError:
+            raise InputError(f"classes must be class ids (integers), or one int for one class; got {item!r} "
+                             f"({type(item).__name__}) in {classes!r}. Pass e.g. [8] or 8; to use a class name, "
+                             f"{_name_lookup_hint('hair', num_classes)}") from None
+    if not ids:
+        raise InputError("no classes given to edit: pass at least one class id, e.g. [8] (or 8)")
+    bad = [c for c in ids if c < 0 or (num_classes is not None and c >= num_classes)]
     if bad:
-        raise InputError(f"class indices {bad} are out of range: the model has classes 0..{k - 1}")
-    if not classes:
-        raise InputError("no classes given to edit")
+        valid = "class ids are 0 or more" if num_classes is None else (
+            f"{where} {num_classes} classes, so valid ids are 0 to {num_classes - 1}")
+        raise InputError(f"class ids {bad} are out of range: {valid}")
+    return ids
+
+
+def _check_classes(model: SemanticGenerator, classes: object, reference: Tensor | None = None) -> list[int]:
+    classes = _class_ids(classes, model.config.num_classes)
     if reference is not None:  # a class absent from the reference has no style or shape to give
         present = classes_present(reference)  # (B, K)
         for c in classes:
@@ -92,14 +149,18 @@ def reconstruct(model: SemanticGenerator, image: Tensor, mask: Tensor) -> Tensor
 
 @torch.no_grad()
 def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
-                   classes: Sequence[int] | None = None) -> Tensor:
-    """A's layout with the style codes of ``classes`` taken from B (all classes: global transfer)."""
+                   classes: Classes | None = None) -> Tensor:
+    """A's layout with the style codes of ``classes`` taken from B (all classes: global transfer).
+
+    ``classes``: class ids such as ``[8]``, or one int for one class (``8``); names are refused
+    (look ids up with ``dataset.class_names.index("hair")``)."""
     a, b = _pair(model, mask_a, mask_b)
+    if classes is not None:
+        classes = _check_classes(model, classes, reference=b)  # before any forward pass
     styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
     if classes is None:
         styles = styles_b  # global style transfer: every code from B
     else:
-        classes = _check_classes(model, classes, reference=b)
         styles = styles_a.clone()
         styles[:, classes] = styles_b[:, classes]
     return _decode(model, _layout(model, a), styles)
@@ -107,36 +168,37 @@ def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, im
 
 @torch.no_grad()
 def interpolate_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor, mask_b: Tensor,
-                      alphas: Sequence[float], classes: Sequence[int] | None = None) -> Tensor:
-    """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W)."""
+                      alphas: Sequence[float], classes: Classes | None = None) -> Tensor:
+    """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W).
+
+    ``classes``: class ids, or one int for one class (None: every class)."""
     a, b = _pair(model, mask_a, mask_b)
-    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
     rows = list(range(model.config.num_classes)) if classes is None else _check_classes(model, classes, b)
+    alphas = _check_alphas(alphas)
+    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
     layout = _layout(model, a)
     frames = []
-    for alpha in _check_alphas(alphas):
+    for alpha in alphas:
         styles = styles_a.clone()
         styles[:, rows] = alpha * styles_a[:, rows] + (1 - alpha) * styles_b[:, rows]
         frames.append(_decode(model, layout, styles))
     return torch.stack(frames)
 
 
-def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Sequence[int]) -> Tensor:
+def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Classes) -> Tensor:
     """A's one-hot mask with channels ``classes`` taken from B's (docs/architecture.md#editing-operations). Not
     re-exclusivised:
     the result may overlap or leave holes, and CA²-SIS's embedder resolves that itself."""
     if mask_a.shape != mask_b.shape or mask_a.dim() != 4:
         raise InputError(f"swap_mask_channels needs two one-hot masks of one shape (B, K, H, W), got "
                          f"{tuple(mask_a.shape)} and {tuple(mask_b.shape)}")
-    bad = [c for c in classes if not 0 <= int(c) < mask_a.shape[1]]
-    if bad:
-        raise InputError(f"class indices {bad} are out of range: the masks have classes 0..{mask_a.shape[1] - 1}")
+    ids = _class_ids(classes, mask_a.shape[1], where="the masks have")
     swapped = mask_a.clone()
-    swapped[:, list(classes)] = mask_b[:, list(classes)]
+    swapped[:, ids] = mask_b[:, ids]
     return swapped
 
 
-def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], max_iterations: int = 256) -> Tensor:
+def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Classes, max_iterations: int = 256) -> Tensor:
     """A hand-made-style mask for the SPADE family: label maps (B, H, W) -> (B, H, W).
 
     Overlap rule: B's pixels of ``classes`` are painted over A. Pixels where A had one of
@@ -146,7 +208,7 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], ma
     if labels_a.shape != labels_b.shape or labels_a.dim() != 3 or labels_a.is_floating_point():
         raise InputError(f"compose_masks needs two integer label maps of one shape (B, H, W), got "
                          f"{tuple(labels_a.shape)} {labels_a.dtype} and {tuple(labels_b.shape)} {labels_b.dtype}")
-    classes_t = torch.tensor(list(classes), device=labels_a.device, dtype=torch.long)
+    classes_t = torch.tensor(_class_ids(classes, None), device=labels_a.device, dtype=torch.long)
     out = labels_a.clone()
     hole = torch.isin(labels_a, classes_t)
     out[hole] = -1
@@ -169,7 +231,7 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Sequence[int], ma
 
 @torch.no_grad()
 def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, mask_b: Tensor,
-                             classes: Sequence[int]) -> Tensor:
+                             classes: Classes) -> Tensor:
     """Shape transfer through the mask: CA²-SIS re-embeds A's mask with channels swapped from B;
     the SPADE family gets the composed mask of ``compose_masks``. Styles stay A's."""
     a, b = _pair(model, mask_a, mask_b)
@@ -183,7 +245,7 @@ def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: 
 
 @torch.no_grad()
 def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, image_b: Tensor,
-                                mask_b: Tensor, classes: Sequence[int], with_style: bool = True) -> Tensor:
+                                mask_b: Tensor, classes: Classes, with_style: bool = True) -> Tensor:
     """CA²-SIS only: replace A's *mask tokens* of ``classes`` by B's (and their style codes too when
     ``with_style``) — the shape comes from B and no mask is ever composed (docs/architecture.md#editing-operations)."""
     if not is_cross_attention(model):
@@ -201,7 +263,7 @@ def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_
 
 
 @torch.no_grad()
-def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, mask_b: Tensor, classes: Sequence[int],
+def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, mask_b: Tensor, classes: Classes,
                       alphas: Sequence[float]) -> Tensor:
     """CA²-SIS: tokens α·t_A + (1-α)·t_A_sw, where t_A_sw embeds A's mask with ``classes`` swapped
     from B; styles stay A's. Returns (len(alphas), B, 3, H, W)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from .checkpoint_io import load_checkpoint
+from .checks import unreadable_checkpoint_reason
 from .models.factory import generator_from_config_dict
 from .segmenter import FORMAT as SEGMENTER_FORMAT
 from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
@@ -40,14 +41,34 @@ def resolve(source: str | Path) -> Path:
 
 
 def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
-    """Shipped name or file, training checkpoint, or ``official:<path>`` -> generator in eval mode."""
+    """Shipped name or file, training checkpoint, or ``official:<path>`` -> generator in eval mode.
+
+    A file that is not a ca2sis checkpoint (a text file, pickled objects, a cut-off download) raises
+    ``ValueError`` saying so first, with torch's own error chained as its cause."""
     text = str(source)
     if text.startswith("official:"):
         from .official_weights import load_official  # optional path: reads the authors' file format
 
         return load_official(text.split(":", 1)[1], map_location=map_location)
     path = resolve(text)
-    state = load_checkpoint(path, map_location=map_location)
+    shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
+    what_a_checkpoint_is = (
+        "A ca2sis checkpoint is a .pt file of tensors, numbers and strings written by ca2sis_lib: the checkpoint.pt "
+        "a training run writes to its output folder (python -m ca2sis_lib.train --preset toy-ca2sis --out runs/toy "
+        f"makes runs/toy/checkpoint.pt), or a shipped model, loaded by name ({shipped}). For the authors' weights "
+        "use official:<path to latest_net_G.pth>."
+    )
+    try:
+        state = load_checkpoint(path, map_location=map_location)
+    except ValueError as error:  # load_checkpoint wraps torch's error, keeping it as the cause
+        cause = error.__cause__
+        reason = unreadable_checkpoint_reason(cause) if cause is not None else None
+        if reason is None:
+            raise
+        raise ValueError(f"{text!r} is not a ca2sis checkpoint: {reason}. {what_a_checkpoint_is}") from cause
+    if not isinstance(state, dict):
+        raise ValueError(f"{text!r} is not a ca2sis checkpoint: it holds a {type(state).__name__}, not a dict. "
+                         f"{what_a_checkpoint_is}")
     if state.get("format") == FORMAT:
         return load_shipped_file(path, map_location=map_location)
     if state.get("format") == SEGMENTER_FORMAT:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .checks import unreadable_checkpoint_reason
 from .models import CA2SIS, CA2SISConfig
 from .models.discriminator import MultiscaleDiscriminator
 from .models.factory import MAPPING_PREFIX
@@ -173,22 +174,41 @@ def _strip_module_prefix(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return state
 
 
+AUTHORS_WEIGHTS = ("the authors' weights are not shipped with ca2sis_lib: their CelebAMask-HQ generator "
+                   "(latest_net_G.pth) is linked from the README of their repository, github.com/TFonta/CA2SIS, under "
+                   "their licence (CC BY-NC-SA 4.0: non-commercial, share-alike). Download it yourself, accepting "
+                   "those terms, then pass its path: load_official(\"path/to/latest_net_G.pth\") or "
+                   "load_model(\"official:path/to/latest_net_G.pth\") (README.md, \"The authors' weights\")")
+
+
 def read_state_dict(source: Source, map_location: Any = "cpu",
                     wrapper_keys: tuple[str, ...] = GENERATOR_WRAPPERS) -> dict[str, Tensor]:
     """A checkpoint file (or an in-memory dict) -> its plain state dict, names as saved.
 
     Files are read with ``torch.load(..., map_location=map_location, weights_only=True)``: tensors
     saved from a GPU land on ``map_location`` (the CPU by default), and no pickled code runs.
-    A ``module.`` prefix (DataParallel) is removed.
+    A ``module.`` prefix (DataParallel) is removed. A missing file raises ``FileNotFoundError`` (a folder:
+    ``IsADirectoryError``) saying where the authors' weights come from; a file torch cannot read as
+    tensors raises ``ValueError``.
     """
     if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            where = f" (that is {os.path.abspath(path)})" if os.path.abspath(path) != path else ""
+            error_type = IsADirectoryError if os.path.isdir(path) else FileNotFoundError
+            kind = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+            raise error_type(f"{path!r}{where} {kind}; {AUTHORS_WEIGHTS}")
         try:
-            obj = torch.load(source, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as error:
-            raise ValueError(
-                f"{os.fspath(source)!r} holds more than tensors and cannot be read safely "
-                "(weights_only=True); load it in the code that wrote it and save model.state_dict()"
-            ) from error
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
+            reason = unreadable_checkpoint_reason(error)
+            if reason is None:
+                raise
+            fix = ("load it in the code that wrote it and save model.state_dict() (weights_only=True reads "
+                   "tensors only)" if "pickled Python objects" in reason else
+                   "pass the authors' file itself (latest_net_G.pth, linked from github.com/TFonta/CA2SIS; "
+                   "README.md, \"The authors' weights\")")
+            raise ValueError(f"{path!r} is not a PyTorch state dict: {reason}; {fix}") from error
     else:
         obj = source
     return _strip_module_prefix(_unwrap(obj, wrapper_keys))

@@ -1,9 +1,13 @@
 """Editing operations of docs/architecture.md#editing-operations on a tiny CA²-SIS with perturbed weights."""
 
+import re
+
 import pytest
 import torch
 
 from ca2sis_lib import editing
+from ca2sis_lib.checks import InputError
+from ca2sis_lib.data.toy import TOY_CLASSES
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 
 
@@ -102,3 +106,56 @@ def test_token_swap_is_the_channel_swap_for_ca2sis(model):
     via_tokens = editing.transfer_shape_without_mask(model, image_a, labels_a, image_b, labels_b, [5, 8],
                                                      with_style=False)
     assert torch.allclose(via_mask, via_tokens, atol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [["hair"], "hair", ("skin", 8)])
+def test_class_names_are_refused_with_the_way_to_get_an_id(model, classes):
+    ia, la, ib, lb = _pair()
+    with pytest.raises(InputError) as info:
+        editing.transfer_style(model, ia, la, ib, lb, classes)
+    message = str(info.value)
+    name = next(c for c in ([classes] if isinstance(classes, str) else classes) if isinstance(c, str))
+    assert f"classes are given as class ids (integers), not names: got {name!r}" in message  # the problem
+    assert f"[dataset.class_names.index({name!r})]" in message  # the fix, with the real lookup
+    assert f"[CLASS_NAMES.index({name!r})] in notebooks 04 and 05" in message
+    assert f"in the toy faces (TOY_CLASSES) {name!r} is class {TOY_CLASSES.index(name)}" in message  # a 12-class model
+    assert "CELEBAMASK_CLASSES" not in message  # 19 classes: not this model's list
+
+
+def test_every_editing_function_validates_classes_in_one_place(model):
+    ia, la, ib, lb = _pair()
+    a, b = model.prepare_mask(la), model.prepare_mask(lb)
+    calls = {
+        "transfer_style": lambda c: editing.transfer_style(model, ia, la, ib, lb, c),
+        "interpolate_style": lambda c: editing.interpolate_style(model, ia, la, ib, lb, [0.5], c),
+        "transfer_shape_with_mask": lambda c: editing.transfer_shape_with_mask(model, ia, la, lb, c),
+        "transfer_shape_without_mask": lambda c: editing.transfer_shape_without_mask(model, ia, la, ib, lb, c),
+        "interpolate_shape": lambda c: editing.interpolate_shape(model, ia, la, lb, c, [0.5]),
+        "swap_mask_channels": lambda c: editing.swap_mask_channels(a, b, c),
+        "compose_masks": lambda c: editing.compose_masks(la, lb, c),
+    }
+    for call in calls.values():
+        with pytest.raises(InputError, match=re.escape("not names: got 'hair'")):
+            call(["hair"])
+        with pytest.raises(InputError, match=re.escape("got 8.5 (float)")) as info:
+            call([8.5])
+        assert "classes must be class ids (integers)" in str(info.value) and ".index('hair')" in str(info.value)
+        with pytest.raises(InputError, match="no classes given to edit: pass at least one class id"):
+            call([])
+        with pytest.raises(InputError, match=re.escape("class ids [-1] are out of range")):
+            call([-1])
+    for name in ("transfer_style", "swap_mask_channels", "compose_masks"):
+        assert torch.equal(calls[name](9), calls[name]([9])), name  # one int is a one-class list
+
+
+def test_out_of_range_class_ids_name_the_valid_range(model):
+    ia, la, ib, lb = _pair()
+    with pytest.raises(InputError, match=re.escape("class ids [12] are out of range: this model has 12 classes, "
+                                                   "so valid ids are 0 to 11")):
+        editing.transfer_style(model, ia, la, ib, lb, [12])
+    a = model.prepare_mask(la)
+    with pytest.raises(InputError, match=re.escape("class ids [12] are out of range: the masks have 12 classes, "
+                                                   "so valid ids are 0 to 11")):
+        editing.swap_mask_channels(a, a, 12)
+    with pytest.raises(InputError, match=re.escape("class ids [-1] are out of range: class ids are 0 or more")):
+        editing.compose_masks(la, la, -1)

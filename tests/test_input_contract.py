@@ -144,6 +144,48 @@ def test_embed_mask_refuses_a_19_channel_mask_and_a_soft_one(ca2sis, batch):
     assert ca2sis.embed_mask(overlapping).shape == (2, 11, 256)
 
 
+
+def _colour_masks(labels):
+    """The label maps drawn in the toy palette, as a (B, 3, H, W) uint8 colour image."""
+    from ca2sis_lib.data.toy import TOY_PALETTE
+    from ca2sis_lib.masks import colour_labels
+
+    return torch.stack([torch.from_numpy(colour_labels(label, TOY_PALETTE)).permute(2, 0, 1) for label in labels])
+
+
+@pytest.mark.parametrize("scale", ["uint8", "[0, 1]", "binary"])
+def test_a_colour_mask_is_called_a_colour_image_with_the_conversion_to_ids(ca2sis, sean, batch, scale):
+    from ca2sis_lib.checks import check_one_hot
+
+    image, labels = batch
+    rgb = _colour_masks(labels)
+    rgb = {"uint8": rgb, "[0, 1]": rgb.float() / 255, "binary": (rgb > 127).float()}[scale]
+    problem = "mask looks like a colour image (an RGB colour mask), not a one-hot mask: it has 3 channels"
+    fix = ("convert the colours to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path)",
+           "then pass the labels (B, H, W) or one-hot them with ca2sis_lib.masks.labels_to_one_hot(labels, 12)")
+    for call in (lambda: ca2sis(image, rgb), lambda: sean(image, rgb), lambda: check_one_hot(rgb, 12),
+                 lambda: editing.reconstruct(ca2sis, image, rgb)):
+        with pytest.raises(InputError) as info:
+            call()
+        assert str(info.value).startswith(problem) and all(part in str(info.value) for part in fix)
+        assert "build the model with the dataset's class count" not in str(info.value)
+    with pytest.raises(InputError, match=re.escape("labels_to_one_hot(labels, 3)")):
+        check_one_hot(rgb, 3)  # a 3-class model: the channel count fits, the values do not
+
+
+def test_a_real_three_class_one_hot_keeps_the_class_count_message(batch):
+    from ca2sis_lib.checks import check_one_hot
+
+    _, labels = batch
+    three = torch.nn.functional.one_hot(labels.clamp(max=2), 3).permute(0, 3, 1, 2).float()
+    check_one_hot(three, 3)
+    with pytest.raises(InputError, match="mask has 3 class channels but the model expects 12; build the model"):
+        check_one_hot(three, 12)
+    with checks_disabled():  # no values to look at: the shape message
+        with pytest.raises(InputError, match="mask has 3 class channels but the model expects 12"):
+            check_one_hot(_colour_masks(labels), 12)
+
+
 def test_decode_refuses_the_wrong_style_width(ca2sis, sean, batch):
     _, labels = batch
     tokens = ca2sis.embed_mask(labels)
@@ -263,6 +305,57 @@ def test_an_intact_shipped_file_copied_elsewhere_loads_and_a_changed_one_does_no
     with pytest.raises(ValueError, match="matches no shipped file.*check=False"):
         load_model(changed)
     assert json.loads((SHIPPED_DIR / "manifest.json").read_text())  # the package's manifest is untouched
+
+
+
+@pytest.mark.parametrize("content", ["text", "pickled module", "cut off", "empty"])
+def test_loading_a_file_that_is_not_a_checkpoint_says_so_first(tmp_path, content):
+    import pickle
+
+    from ca2sis_lib.loading import load_model
+
+    path = tmp_path / "not_a_checkpoint.pt"
+    if content == "text":
+        path.write_text("# README\nnot a checkpoint\n")
+    elif content == "pickled module":
+        torch.save({"generator": torch.nn.Linear(2, 2)}, path)
+    elif content == "cut off":
+        torch.save({"step": torch.zeros(1000)}, path)
+        path.write_bytes(path.read_bytes()[:500])
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(ValueError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} is not a ca2sis checkpoint: ")
+    assert "A ca2sis checkpoint is a .pt file of tensors" in message and "runs/toy/checkpoint.pt" in message
+    assert "'ca2sis_tiny_toy'" in message or "shipped model" in message
+    assert "weights_only" not in message  # never torch's advice to load unsafely
+    cause = info.value.__cause__  # torch's own error, kept
+    assert isinstance(cause, (pickle.UnpicklingError, RuntimeError, EOFError)), type(cause)
+
+
+def test_loading_the_readme_as_a_model_does_not_pass_on_torchs_advice():
+    import pickle
+    from pathlib import Path
+
+    from ca2sis_lib.loading import load_model
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    with pytest.raises(ValueError, match=re.escape("is not a ca2sis checkpoint: torch.load cannot read it: it was not "
+                                                   "written by torch.save")) as info:
+        load_model(readme)
+    assert "weights_only" not in str(info.value)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)
+    assert "weights_only" in str(info.value.__cause__)  # torch's message stays available, chained
+
+
+def test_loading_a_tensor_file_as_a_model_says_it_is_not_a_checkpoint(tmp_path):
+    from ca2sis_lib.loading import load_model
+
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(ValueError, match=r"is not a ca2sis checkpoint: it holds a Tensor, not a dict\. A ca2sis "):
+        load_model(tmp_path / "tensor.pt")
 
 
 def test_choose_lists_what_is_valid_and_suggests_the_closest():

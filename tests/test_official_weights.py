@@ -242,6 +242,36 @@ def test_a_file_that_is_not_only_tensors_is_refused_safely(tmp_path):
         load_official(path)
 
 
+
+@pytest.mark.parametrize("how", ["load_official", "load_model"])
+def test_a_missing_file_says_where_the_authors_weights_come_from(how):
+    from ca2sis_lib.loading import load_model
+
+    with pytest.raises(FileNotFoundError) as info:
+        if how == "load_official":
+            load_official("nope/latest_net_G.pth")
+        else:
+            load_model("official:nope.pth")
+    message = str(info.value)
+    path = "nope/latest_net_G.pth" if how == "load_official" else "nope.pth"
+    assert message.startswith(f"{path!r} (that is ") and " does not exist; " in message  # the problem
+    for where in ("github.com/TFonta/CA2SIS", "CC BY-NC-SA 4.0", "Download it yourself",
+                  'load_official("path/to/latest_net_G.pth")', 'load_model("official:path/to/latest_net_G.pth")'):
+        assert where in message, where
+    assert "[Errno" not in message
+
+
+def test_a_folder_or_a_file_that_is_not_a_state_dict_is_refused_clearly(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not a file; the authors' weights are not shipped"):
+        load_official(tmp_path)
+    text = tmp_path / "README.md"
+    text.write_text("# not weights\n")
+    with pytest.raises(ValueError, match="is not a PyTorch state dict: torch.load cannot read it") as info:
+        load_official(text)
+    assert "github.com/TFonta/CA2SIS" in str(info.value) and "weights_only" not in str(info.value)
+    assert info.value.__cause__ is not None  # torch's error, chained
+
+
 def test_mismatches_are_listed(labelled_g):
     state = dict(labelled_g)
     del state["cross4.transformer_blocks.0.attn2.to_k.weight"]
