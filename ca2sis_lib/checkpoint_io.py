@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from .checks import unreadable_checkpoint_reason
+
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the message names the folder, the reason and the fix."""
@@ -117,7 +119,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise ValueError(f"cannot read checkpoint {path}: {error}. Is it a complete ca2sis checkpoint?") from error
+        reason = unreadable_checkpoint_reason(error) or str(error)  # never torch's advice to load unsafely
+        raise ValueError(f"cannot read checkpoint {path}: {reason}. Is it a complete ca2sis checkpoint (the "
+                         "checkpoint.pt a training run writes)?") from error
 
 
 def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -171,3 +171,11 @@ def test_a_full_disk_is_one_clear_line_naming_the_folder(tmp_path, monkeypatch, 
     assert message.startswith(f"could not write checkpoint.pt to {tmp_path}: No space left on device (errno 28)")
     assert "free space there or choose another --out" in message and "\n" not in message
     assert error.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_without_torchs_unsafe_advice(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match="not written by torch.save") as caught:
+        load_checkpoint(text)
+    assert "weights_only" not in str(caught.value) and "checkpoint.pt" in str(caught.value)
