@@ -149,8 +149,14 @@ class PerceptualLoss(nn.Module):
         return loss
 
 
-def make_perceptual_loss(allow_download: bool = False) -> PerceptualLoss | None:
-    """The VGG loss when its weights can be had, else ``None`` with a one-time explanation."""
+def make_perceptual_loss(allow_download: bool = False, lambda_vgg: float = 1.0) -> PerceptualLoss | None:
+    """The VGG loss when it is used (``lambda_vgg > 0``) and its weights can be had, else ``None``.
+
+    At ``lambda_vgg <= 0`` nothing uses the loss, so nothing is loaded and nothing is said; only a
+    loss that would be used but cannot be loaded gives the one-time explanation (its L1 stand-in).
+    """
+    if lambda_vgg <= 0:
+        return None
     try:
         return PerceptualLoss(allow_download=allow_download)
     except Exception as error:  # no cache and no network: say what is skipped, never silently
