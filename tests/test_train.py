@@ -319,3 +319,10 @@ def test_bf16_autocast_trains_on_the_cpu_close_to_fp32(tmp_path):
     assert states["bf16"]["generator"][weight].dtype == torch.float32  # autocast keeps fp32 master weights
     torch.testing.assert_close(states["bf16"]["generator"][weight], states["none"]["generator"][weight],
                                rtol=0.05, atol=2e-3)
+
+
+def test_no_perceptual_loss_is_loaded_or_announced_when_its_weight_is_zero(recwarn):
+    from ca2sis_lib.losses import make_perceptual_loss
+
+    assert make_perceptual_loss(lambda_vgg=0.0) is None
+    assert not [w for w in recwarn if "VGG" in str(w.message)], "λ_VGG = 0 uses no VGG loss: nothing to warn about"
