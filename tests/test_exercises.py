@@ -203,6 +203,23 @@ def _iou_zero_for_absent(logits, mask):
     return torch.nan_to_num(solution("argmax_iou")(logits, mask), nan=0.0)
 
 
+def _iou_resized(logits, mask, mode):
+    mean_logits = logits.mean(dim=1)
+    truth = F.interpolate(mask, size=mean_logits.shape[-2:], mode=mode).argmax(dim=1)
+    chosen = mean_logits.argmax(dim=1)
+    return torch.tensor([float(((chosen == c) & (truth == c)).sum() / ((chosen == c) | (truth == c)).sum())
+                         if (truth == c).any() else float("nan") for c in range(mask.shape[1])])
+
+
+def _iou_bilinear(logits, mask):
+    return _iou_resized(logits, mask, "bilinear")
+
+
+def _iou_per_image(logits, mask):
+    per_image = torch.stack([solution("argmax_iou")(logits[b:b + 1], mask[b:b + 1]) for b in range(mask.shape[0])])
+    return per_image.nanmean(dim=0)
+
+
 def _auroc_ordinal(scores, target):
     ranks = np.empty(len(scores))
     ranks[np.argsort(scores, kind="stable")] = np.arange(1, len(scores) + 1)
@@ -214,6 +231,11 @@ def _auroc_negatives(scores, target):
     return solution("auroc")(scores, ~target) if target.any() and (~target).any() else float("nan")
 
 
+def _auroc_torch_style(scores, target):
+    scores, target = scores.float(), target.bool()  # tensor methods on NumPy arrays
+    return solution("auroc")(scores.numpy(), target.numpy())
+
+
 def _style_global(model, a, ma, b, mb, classes):
     return model.decode(model.embed_mask(ma), model.encode_style(b, mb)).image
 
@@ -222,6 +244,12 @@ def _style_b_layout(model, a, ma, b, mb, classes):
     styles = model.encode_style(a, ma)
     styles[:, classes] = model.encode_style(b, mb)[:, classes]
     return model.decode(model.embed_mask(mb), styles).image
+
+
+def _style_batch_axis(model, a, ma, b, mb, classes):
+    styles = model.encode_style(a, ma)
+    styles[classes] = model.encode_style(b, mb)[classes]  # the batch axis, not the class axis
+    return model.decode(model.embed_mask(ma), styles).image
 
 
 def _tokens_unshifted(model, a, ma, mb, classes):
@@ -235,6 +263,13 @@ def _tokens_styles_from_b_mask(model, a, ma, mb, classes):
     rows = [c - int(model.config.exclude_background) for c in classes]
     tokens[:, rows] = model.embed_mask(mb)[:, rows]
     return model.decode(tokens, model.encode_style(a, mb)).image
+
+
+def _tokens_batch_axis(model, a, ma, mb, classes):
+    tokens = model.embed_mask(ma)
+    rows = [c - int(model.config.exclude_background) for c in classes]
+    tokens[rows] = model.embed_mask(mb)[rows]  # the batch axis: no crash when the rows are < the batch size
+    return model.decode(tokens, model.encode_style(a, ma)).image
 
 
 WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
@@ -251,10 +286,14 @@ WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
         (lambda x, s, layer: _attention(x, s, layer, split="b n (d h) -> b h n d"), "split the channels into heads")],
     "attention_loss": [(_loss_per_head, "average first"), (_loss_bilinear, "keeps it 0/1")],
     "balanced_attention_loss": [(_unclamped, "[1, pos_weight_max]"), (_per_sample, "not one per image")],
-    "argmax_iou": [(_iou_first_head, "single head"), (_iou_zero_for_absent, "return NaN")],
-    "auroc": [(_auroc_ordinal, "share the average of their ranks"), (_auroc_negatives, "whose ranks")],
-    "swap_style_codes": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout")],
-    "swap_shape_tokens": [(_tokens_unshifted, "wrong token rows"), (_tokens_styles_from_b_mask, "with A's own mask")],
+    "argmax_iou": [(_iou_first_head, "single head"), (_iou_zero_for_absent, "return NaN"),
+                   (_iou_bilinear, 'resized with mode="bilinear"'), (_iou_per_image, "one IoU per image")],
+    "auroc": [(_auroc_ordinal, "share the average of their ranks"), (_auroc_negatives, "whose ranks"),
+              (_auroc_torch_style, "your function received NumPy arrays")],
+    "swap_style_codes": [(_style_global, "Every class took B's style"), (_style_b_layout, "B's layout"),
+                         (_style_batch_axis, "You indexed the batch axis")],
+    "swap_shape_tokens": [(_tokens_unshifted, "wrong token rows"), (_tokens_styles_from_b_mask, "with A's own mask"),
+                          (_tokens_batch_axis, "You indexed the batch axis")],
 }
 
 

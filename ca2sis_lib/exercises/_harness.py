@@ -84,8 +84,44 @@ def run_check(name: str, student: Callable, cases: Callable[[], Sequence[Case]],
                 return _report(name, WRONG, f"✗ {name} — on {case.label}: {problem}", strict, quiet)
             except Exception as error:  # the student's code crashed: report it, never crash the notebook
                 message = f"✗ {name} — on {case.label} your function raised {type(error).__name__}: {error}"
+                hint = getattr(error, HINT_ATTRIBUTE, None)
+                if hint:  # a hint the case attached to the crash (see attach_hint)
+                    message += f" — {hint}"
                 return _report(name, ERROR, message, strict, quiet)
     return _report(name, CORRECT, f"✓ {name}: correct ✓ ({len(case_list)} cases)", strict, quiet)
+
+
+HINT_ATTRIBUTE = "exercise_hint"  # set on a student's exception by attach_hint, read by run_check
+
+
+def attach_hint(error: BaseException, hint: str) -> None:
+    """Have the report of this crash of the student's code end with ``hint`` (e.g. what the function received)."""
+    setattr(error, HINT_ATTRIBUTE, hint)
+
+
+def describe_inputs(**inputs) -> str:
+    """'NumPy arrays (scores: float64 of shape (400,), target: bool of shape (400,))': what a function received."""
+    kinds = {type(v) for v in inputs.values()}
+    kind = ("NumPy arrays" if kinds == {np.ndarray} else "torch tensors" if kinds == {Tensor}
+            else " and ".join(sorted(k.__name__ for k in kinds)))
+    parts = [f"{name}: {str(v.dtype).removeprefix('torch.')} of shape {tuple(v.shape)}" if hasattr(v, "shape")
+             else f"{name}: {type(v).__name__}" for name, v in inputs.items()]
+    return f"{kind} ({', '.join(parts)})"
+
+
+def call_student(student: Callable, *args, received: str, advice: str = ""):
+    """``student(*args)``; when it raises an AttributeError or TypeError about the type of its inputs
+    (a NumPy method called on a tensor, a torch one on an array), the report of the crash says what
+    the function received: ``received`` (e.g. from :func:`describe_inputs`) and ``advice``."""
+    try:
+        return student(*args)
+    except (AttributeError, TypeError) as error:
+        text = str(error)
+        about_arrays = any(isinstance(a, np.ndarray) for a in args) and ("ndarray" in text or "numpy" in text)
+        about_tensors = any(isinstance(a, Tensor) for a in args) and "'Tensor' object" in text
+        if about_arrays or about_tensors:
+            attach_hint(error, f"your function received {received}" + (f"; {advice}" if advice else ""))
+        raise
 
 
 # -- comparison helpers --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, as_tensor, check_shape, check_values, close, lazy, run_check
+from ._harness import Case, Mismatch, as_tensor, attach_hint, check_shape, check_values, close, lazy, run_check
 
 
 @cache
@@ -40,6 +40,24 @@ def _inputs(batch: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return torch.rand(batch, 3, 64, 64) * 2 - 1, mask(), torch.rand(batch, 3, 64, 64) * 2 - 1, mask()
 
 
+BATCH_AXIS_HINT = ("You indexed the batch axis (dimension 0, of size {batch} in this case) with class ids: "
+                   "which dimension of the style codes and of the mask tokens holds the classes?")
+
+
+def _rows_swapped(a: Tensor, b: Tensor, rows: list[int], batch_axis: bool = False) -> Tensor | None:
+    """``a`` with the given rows of dimension 1 (or, the mistake, of dimension 0) taken from ``b``;
+    None when the rows do not exist along that dimension."""
+    dim = 0 if batch_axis else 1
+    if any(not 0 <= r < a.shape[dim] for r in rows):
+        return None
+    out = a.clone()
+    if batch_axis:
+        out[rows] = b[rows]
+    else:
+        out[:, rows] = b[:, rows]
+    return out
+
+
 def _decode(model: nn.Module, tokens: Tensor, styles: Tensor) -> Tensor:
     return model.decode(tokens, styles).image
 
@@ -57,20 +75,25 @@ def _style_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor
                  classes: list[int]) -> list[str]:
     """Which typical mistake gives the student's image (computed only when the answer is wrong)."""
     tokens_a, styles_a, styles_b = model.embed_mask(ma), model.encode_style(a, ma), model.encode_style(b, mb)
-    swapped = styles_a.clone()
-    swapped[:, classes] = styles_b[:, classes]
+    swapped = _rows_swapped(styles_a, styles_b, classes)
     mistakes = {
         "Every class took B's style code; only the rows of `classes` should.": lambda: (tokens_a, styles_b),
         "The image follows B's layout: keep A's mask tokens, swap only style codes.": lambda: (model.embed_mask(mb),
                                                                                              swapped),
         "The image is A's reconstruction: no style code was taken from B.": lambda: (tokens_a, styles_a),
     }
+    by_batch = _rows_swapped(styles_a, styles_b, classes, batch_axis=True)
+    if by_batch is not None:  # class ids that are also valid batch indices
+        mistakes[BATCH_AXIS_HINT.format(batch=a.shape[0])] = lambda: (tokens_a, by_batch)
     return _first_match(model, got, mistakes)
 
 
-def _first_match(model: nn.Module, got: Tensor, mistakes: dict[str, Callable[[], tuple[Tensor, Tensor]]]) -> list[str]:
+Mistakes = dict[str, Callable[[], tuple[Tensor, Tensor]]]
+
+
+def _first_match(model: nn.Module, got: Tensor, mistakes: Mistakes | list[tuple[str, Callable]]) -> list[str]:
     """The hint of the first mistake whose (tokens, styles) decode to the student's image (decoded one by one)."""
-    for text, make in mistakes.items():
+    for text, make in (mistakes.items() if isinstance(mistakes, dict) else mistakes):
         if close(got, _decode(model, *make())):
             return [text]
     return []
@@ -108,7 +131,13 @@ def _shape_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor
     if model.config.exclude_background:
         mistakes = {"You swapped the wrong token rows: row k of the tokens is not class k in this model. Which "
                     "class has no token (model.config.exclude_background)?": lambda: (unshifted, styles_a), **mistakes}
-    return _first_match(model, got, mistakes)
+    pairs = list(mistakes.items())
+    shifted = [c - int(model.config.exclude_background) for c in classes]
+    for indices in (shifted, classes):  # token rows (or class ids) used as batch indices
+        by_batch = _rows_swapped(tokens_a, tokens_b, indices, batch_axis=True)
+        if by_batch is not None:
+            pairs.append((BATCH_AXIS_HINT.format(batch=a.shape[0]), lambda t=by_batch: (t, styles_a)))
+    return _first_match(model, got, pairs)
 
 
 def check_swap_shape_tokens(student: Callable, strict: bool = False, quiet: bool = False) -> bool:
@@ -125,9 +154,17 @@ def _edited_image_case(model: nn.Module, inputs: tuple[Tensor, ...], classes: li
                        hints: Callable[[Tensor], list[str]]) -> Callable:
     """A case that calls ``student(model, *inputs, classes)``: inputs untouched, shape, then values
     (the hints are computed only when the image is wrong)."""
+    batch = inputs[0].shape[0]
+
     def run(student: Callable) -> None:
         copies = [t.clone() for t in inputs]
-        got = as_tensor(student(model, *copies, list(classes)), "the edited image")
+        try:
+            answer = student(model, *copies, list(classes))
+        except IndexError as error:  # a class id used on the batch axis: "... for dimension 0 with size 2"
+            if f"dimension 0 with size {batch}" in str(error):
+                attach_hint(error, BATCH_AXIS_HINT.format(batch=batch))
+            raise
+        got = as_tensor(answer, "the edited image")
         if any(not torch.equal(x, y) for x, y in zip(copies, inputs)):
             raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
         check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
