@@ -349,12 +349,14 @@ def plot_modulation(maps: dict, layer: str, labels: Tensor | None = None, palett
 
 
 def plot_attention_vs_modulation(recording: AttentionRecording, layer: str, cls: int, modulation: dict,
-                                 spade_layer: str, sample: int = 0, spade_sample: int = 0) -> Figure:
+                                 spade_layer: str, sample: int = 0, spade_sample: int = 0,
+                                 modulation_label: str = "SPADE") -> Figure:
     """The two mechanisms side by side at comparable resolution.
 
     CA²-SIS: the weight each pixel gives to class ``cls``'s *style code* (a choice among K codes,
-    learned). SPADE: the per-pixel scale |γ| and shift |β| *computed from the mask* by convolutions
-    (the layout is injected, not chosen).
+    learned). SPADE family: the per-pixel scale |γ| and shift |β| *computed from the mask* by
+    convolutions (the layout is injected, not chosen). ``modulation_label`` names the model and layer
+    type the γ/β maps come from in the titles (e.g. ``"SEAN"`` for a SEANNorm layer).
     """
     fig, axes = new_figure(1, 4, panel=(2.6, 2.8))
     axes[0, 0].imshow(colour_labels(recording.labels[sample], recording.palette), interpolation="nearest")
@@ -368,7 +370,8 @@ def plot_attention_vs_modulation(recording: AttentionRecording, layer: str, cls:
     panels = ((axes[0, 2], maps.gamma[spade_sample], "|γ|"), (axes[0, 3], maps.beta[spade_sample], "|β|"))
     for ax, values, name in panels:
         mappable = ax.imshow(as_array(values), cmap=MODULATION_CMAP, interpolation="nearest")
-        clean(ax, f"SPADE {name} ({values.shape[0]}²)")
+        clean(ax, f"{modulation_label} {name} ({values.shape[0]}²)")
         fig.colorbar(mappable, ax=ax, shrink=0.7)
-    fig.suptitle(f"Choosing a class code (CA²-SIS) vs modulating by the mask (SPADE, {spade_layer})", fontsize=12)
+    fig.suptitle(f"Choosing a class code (CA²-SIS) vs modulating by the mask ({modulation_label}, {spade_layer})",
+                 fontsize=12)
     return fig
