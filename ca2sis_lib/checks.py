@@ -155,6 +155,12 @@ def check_mask_size(mask: Tensor, size: int, name: str = "mask") -> None:
     if mask.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (B = 0)")
     if _shape(mask)[-2:] != (size, size):
+        if mask.shape[-1] in (3, 4) and _shape(mask)[-3:-1] == (size, size):  # (…, H, W, 3): pixels last
+            raise InputError(
+                f"{name} {_shape(mask)} looks like a colour image with its channels last (…, H, W, {mask.shape[-1]}), "
+                "not class ids or a one-hot mask. Fix: convert the colours to class ids with "
+                "ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path) (rgb: one (H, W, 3) uint8 mask; "
+                "label_colors: the dataset's palette, colour k = class k), then pass the labels (B, H, W)")
         raise InputError(f"{name} is {_shape(mask)[-2:]} but the model draws ({size}, {size}) images; they must "
                          "match (resize the mask with nearest-neighbour interpolation)")
 

@@ -173,6 +173,14 @@ def test_a_colour_mask_is_called_a_colour_image_with_the_conversion_to_ids(ca2si
         check_one_hot(rgb, 3)  # a 3-class model: the channel count fits, the values do not
 
 
+def test_a_colour_mask_with_channels_last_is_called_a_colour_image(ca2sis, sean, batch):
+    image, labels = batch
+    rgb = _colour_masks(labels).permute(0, 2, 3, 1)  # (B, H, W, 3), as images are read from disk
+    for model, mask, images in ((ca2sis, rgb, image), (sean, rgb, image), (ca2sis, rgb[0], image[:1])):
+        with pytest.raises(InputError, match=r"looks like a colour image with its channels last .*decode_color_label"):
+            model(images, mask)
+
+
 def test_a_real_three_class_one_hot_keeps_the_class_count_message(batch):
     from ca2sis_lib.checks import check_one_hot
 
