@@ -37,6 +37,7 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("<p><em>An interactive widget was here. It needs a running Python: open this notebook in Colab "
                "(badge at the top), run it in JupyterLab, or start the lecture app with <code>make inspector</code>."
                "</em></p>")
+EXERCISE_VERDICTS = "exercises.statuses()"  # the closing cell that prints them
 LINK_RE = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
 SMOKE_BANNER = ("> **A quick run.** This page was executed with `SMOKE=True` (`make run SMOKE=1`): few samples and "
                 "steps, so its numbers and verdicts say nothing about the method. The full run's are in "
@@ -61,12 +62,13 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
 
 
 def hide_solutions(nb: nbformat.NotebookNode, name: str) -> int:
-    """Replace solutions and model answers as the student versions do; a changed cell loses its outputs.
+    """Replace solutions and model answers as the student versions do; a changed cell loses its outputs,
+    and so does the cell that reports the exercises' verdicts (the solutions' "correct" beside stubs).
     Returns how many cells changed."""
     changed = 0
     for i, cell in enumerate(nb.cells):
         shown = student_cell(copy.deepcopy(cell), f"{name}, cell {i}")
-        if shown.source != cell.source:
+        if shown.source != cell.source or (cell.cell_type == "code" and EXERCISE_VERDICTS in cell.source):
             cell.source, changed = shown.source, changed + 1
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None

@@ -70,7 +70,10 @@ def test_the_site_hides_solutions_unless_asked_and_marks_smoke_runs(tmp_path: Pa
     solution.outputs = [nbformat.v4.new_output("stream", text="42\n")]
     plain = nbformat.v4.new_code_cell("print(1)")
     plain.outputs = [nbformat.v4.new_output("stream", text="1\n")]
-    nb = nbformat.v4.new_notebook(cells=[solution, plain], metadata={"papermill": {"parameters": {"SMOKE": True}}})
+    verdicts = nbformat.v4.new_code_cell("print(exercises.statuses())")
+    verdicts.outputs = [nbformat.v4.new_output("stream", text="{'f': 'correct'}\n")]
+    nb = nbformat.v4.new_notebook(cells=[solution, verdicts, plain],
+                                  metadata={"papermill": {"parameters": {"SMOKE": True}}})
     executed = tmp_path / "00_anatomy_of_ca2sis.ipynb"
     nbformat.write(nb, executed)
     for with_solutions in (False, True):
@@ -80,6 +83,7 @@ def test_the_site_hides_solutions_unless_asked_and_marks_smoke_runs(tmp_path: Pa
         assert cells[1].source.startswith("> **A quick run.**")  # after the badge
         shown = next(c for c in cells if "def f" in c.source)
         assert ("return 42" in shown.source) == with_solutions and bool(shown.outputs) == with_solutions
+        assert bool(next(c for c in cells if "statuses" in c.source).outputs) == with_solutions  # no "correct"
         assert cells[-1].outputs, "a cell without a solution keeps its outputs"
 
 
