@@ -3,7 +3,7 @@ swapping mask tokens — both on a small randomly perturbed CA²-SIS, compared w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import torch
@@ -85,15 +85,14 @@ def _style_hints(model: nn.Module, got: Tensor, a: Tensor, ma: Tensor, b: Tensor
     by_batch = _rows_swapped(styles_a, styles_b, classes, batch_axis=True)
     if by_batch is not None:  # class ids that are also valid batch indices
         mistakes[BATCH_AXIS_HINT.format(batch=a.shape[0])] = lambda: (tokens_a, by_batch)
-    return _first_match(model, got, mistakes)
+    return _first_match(model, got, mistakes.items())
 
 
-Mistakes = dict[str, Callable[[], tuple[Tensor, Tensor]]]
-
-
-def _first_match(model: nn.Module, got: Tensor, mistakes: Mistakes | list[tuple[str, Callable]]) -> list[str]:
-    """The hint of the first mistake whose (tokens, styles) decode to the student's image (decoded one by one)."""
-    for text, make in (mistakes.items() if isinstance(mistakes, dict) else mistakes):
+def _first_match(model: nn.Module, got: Tensor,
+                 mistakes: Iterable[tuple[str, Callable[[], tuple[Tensor, Tensor]]]]) -> list[str]:
+    """The hint of the first (hint, make (tokens, styles)) pair whose tokens and styles decode to the
+    student's image (decoded one by one, in order)."""
+    for text, make in mistakes:
         if close(got, _decode(model, *make())):
             return [text]
     return []
