@@ -156,11 +156,8 @@ def check_mask_size(mask: Tensor, size: int, name: str = "mask") -> None:
         raise InputError(f"{name} is an empty batch (B = 0)")
     if _shape(mask)[-2:] != (size, size):
         if mask.shape[-1] in (3, 4) and _shape(mask)[-3:-1] == (size, size):  # (…, H, W, 3): pixels last
-            raise InputError(
-                f"{name} {_shape(mask)} looks like a colour image with its channels last (…, H, W, {mask.shape[-1]}), "
-                "not class ids or a one-hot mask. Fix: convert the colours to class ids with "
-                "ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path) (rgb: one (H, W, 3) uint8 mask; "
-                "label_colors: the dataset's palette, colour k = class k), then pass the labels (B, H, W)")
+            raise InputError(f"{name} {_shape(mask)} looks like a colour image with its channels last "
+                             f"(…, H, W, {mask.shape[-1]}), not class ids or a one-hot mask. {colour_mask_fix()}")
         raise InputError(f"{name} is {_shape(mask)[-2:]} but the model draws ({size}, {size}) images; they must "
                          "match (resize the mask with nearest-neighbour interpolation)")
 
@@ -218,11 +215,18 @@ def colour_mask_error(mask: Tensor, num_classes: int, allow_empty_pixels: bool =
         return None  # a real 3-class one-hot mask
     return (f"{name} looks like a colour image (an RGB colour mask), not a one-hot mask: it has 3 channels with "
             f"values in [{low:.3g}, {high:.3g}] and per-pixel channel sums in [{sum_low:.3g}, {sum_high:.3g}], where a "
-            f"one-hot mask (B, {num_classes}, H, W) holds 0s and 1s with one class per pixel. Fix: convert the colours "
-            "to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path) (rgb: one mask as an "
-            "(H, W, 3) uint8 array, e.g. mask[i].permute(1, 2, 0).numpy(); label_colors: the dataset's palette, "
-            "colour k = class k; path: a name for its messages), then pass the labels (B, H, W) or one-hot them with "
-            f"ca2sis_lib.masks.labels_to_one_hot(labels, {num_classes})")
+            f"one-hot mask (B, {num_classes}, H, W) holds 0s and 1s with one class per pixel. "
+            f"{colour_mask_fix(num_classes, ', e.g. mask[i].permute(1, 2, 0).numpy()')}")
+
+
+def colour_mask_fix(num_classes: int | None = None, example: str = "") -> str:
+    """How to turn a colour mask into class ids (``example``: how to get one (H, W, 3) array from the input)."""
+    fix = ("Fix: convert the colours to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, "
+           f"path) (rgb: one mask as an (H, W, 3) uint8 array{example}; label_colors: the dataset's palette, colour "
+           "k = class k; path: a name for its messages), then pass the labels (B, H, W)")
+    if num_classes is not None:
+        fix += f" or one-hot them with ca2sis_lib.masks.labels_to_one_hot(labels, {num_classes})"
+    return fix
 
 
 def check_one_hot(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False, exclusive: bool = True,

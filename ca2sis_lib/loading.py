@@ -40,6 +40,17 @@ def resolve(source: str | Path) -> Path:
     return path
 
 
+def not_a_checkpoint(text: str, reason: str) -> ValueError:
+    """The error for a file ``load_model`` cannot use, saying what a ca2sis checkpoint is and where one comes from."""
+    shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
+    return ValueError(
+        f"{text!r} is not a ca2sis checkpoint: {reason}. A ca2sis checkpoint is a .pt file of tensors, numbers and "
+        "strings written by ca2sis_lib: the checkpoint.pt a training run writes to its output folder (python -m "
+        "ca2sis_lib.train --preset toy-ca2sis --out runs/toy makes runs/toy/checkpoint.pt), or a shipped model, "
+        f"loaded by name ({shipped}). For the authors' weights use official:<path to latest_net_G.pth>."
+    )
+
+
 def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
     """Shipped name or file, training checkpoint, or ``official:<path>`` -> generator in eval mode.
 
@@ -51,24 +62,15 @@ def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
 
         return load_official(text.split(":", 1)[1], map_location=map_location)
     path = resolve(text)
-    shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
-    what_a_checkpoint_is = (
-        "A ca2sis checkpoint is a .pt file of tensors, numbers and strings written by ca2sis_lib: the checkpoint.pt "
-        "a training run writes to its output folder (python -m ca2sis_lib.train --preset toy-ca2sis --out runs/toy "
-        f"makes runs/toy/checkpoint.pt), or a shipped model, loaded by name ({shipped}). For the authors' weights "
-        "use official:<path to latest_net_G.pth>."
-    )
     try:
         state = load_checkpoint(path, map_location=map_location)
     except ValueError as error:  # load_checkpoint wraps torch's error, keeping it as the cause
-        cause = error.__cause__
-        reason = unreadable_checkpoint_reason(cause) if cause is not None else None
+        reason = unreadable_checkpoint_reason(error.__cause__) if error.__cause__ is not None else None
         if reason is None:
             raise
-        raise ValueError(f"{text!r} is not a ca2sis checkpoint: {reason}. {what_a_checkpoint_is}") from cause
+        raise not_a_checkpoint(text, reason) from error.__cause__
     if not isinstance(state, dict):
-        raise ValueError(f"{text!r} is not a ca2sis checkpoint: it holds a {type(state).__name__}, not a dict. "
-                         f"{what_a_checkpoint_is}")
+        raise not_a_checkpoint(text, f"it holds a {type(state).__name__}, not a dict")
     if state.get("format") == FORMAT:
         return load_shipped_file(path, map_location=map_location)
     if state.get("format") == SEGMENTER_FORMAT:

@@ -204,8 +204,9 @@ def read_state_dict(source: Source, map_location: Any = "cpu",
             reason = unreadable_checkpoint_reason(error)
             if reason is None:
                 raise
+            pickled_objects = isinstance(error, pickle.UnpicklingError) and "Unsupported global" in str(error)
             fix = ("load it in the code that wrote it and save model.state_dict() (weights_only=True reads "
-                   "tensors only)" if "pickled Python objects" in reason else
+                   "tensors only)" if pickled_objects else
                    "pass the authors' file itself (latest_net_G.pth, linked from github.com/TFonta/CA2SIS; "
                    "README.md, \"The authors' weights\")")
             raise ValueError(f"{path!r} is not a PyTorch state dict: {reason}; {fix}") from error

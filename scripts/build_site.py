@@ -61,18 +61,15 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
     return LINK_RE.sub(fix, text)
 
 
-def hide_solutions(nb: nbformat.NotebookNode, name: str) -> int:
+def hide_solutions(nb: nbformat.NotebookNode, name: str) -> None:
     """Replace solutions and model answers as the student versions do; a changed cell loses its outputs,
-    and so does the cell that reports the exercises' verdicts (the solutions' "correct" beside stubs).
-    Returns how many cells changed."""
-    changed = 0
+    and so does the cell that reports the exercises' verdicts (the solutions' "correct" beside stubs)."""
     for i, cell in enumerate(nb.cells):
         shown = student_cell(copy.deepcopy(cell), f"{name}, cell {i}")
         if shown.source != cell.source or (cell.cell_type == "code" and EXERCISE_VERDICTS in cell.source):
-            cell.source, changed = shown.source, changed + 1
+            cell.source = shown.source
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
-    return changed
 
 
 def ran_smoke(nb: nbformat.NotebookNode) -> bool:
