@@ -216,6 +216,14 @@ def _uv_install(python: str, requirements: list[str], *options: str, timeout: in
                               capture_output=True, text=True, timeout=timeout)
 
 
+def build_error(stderr: str) -> str:
+    """The most telling line of a failed source build: the last one naming an error, without uv's hints."""
+    lines = [line.strip() for line in stderr.splitlines()
+             if line.strip() and not line.strip().startswith(("hint:", "A full log"))]
+    telling = [line for line in lines if re.search(r"error|not found|no such file|required", line, re.I)]
+    return ((telling or lines or ["(no message)"])[-1]).removeprefix("cause:").strip()[:160]
+
+
 def find_not_installable(pins: list[Pin], python: str) -> dict[str, str]:
     """The pins that cannot be installed here, with why: first those without a usable wheel (asking uv for a
     wheels-only plan, dropping each pin it refuses), then each of those is built from source alone and kept
@@ -246,8 +254,7 @@ def find_not_installable(pins: list[Pin], python: str) -> dict[str, str]:
             if built.returncode == 0:
                 del excluded[name]
             else:
-                last = [line for line in built.stderr.splitlines() if line.strip()][-1:] or ["?"]
-                excluded[name] = f"{reason}; its source build fails here: {last[0].strip()[:160]}"
+                excluded[name] = f"{reason}; its source build fails here: {build_error(built.stderr)}"
     return excluded
 
 
