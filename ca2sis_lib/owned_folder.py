@@ -45,8 +45,12 @@ def _listing(names: list[str]) -> str:
 
 
 def check_location(path: str | Path, tool: str, inputs: Iterable[str | Path] = ()) -> Path:
-    """``path`` resolved, unless it is (or contains) one of ``inputs`` or is a repository's root folder."""
+    """``path`` resolved, unless it is a repository's root folder, or is (or contains) one of ``inputs``."""
     path = Path(path).expanduser().resolve()
+    signs = [name for name in REPOSITORY_SIGNS if (path / name).exists()]
+    if signs:
+        raise NotOurFolder(f"{path} is a repository (it has {' and '.join(signs)}): {tool} writes its output only "
+                           "into a folder of its own. Fix: choose a new or empty folder (e.g. one under _build/).")
     for given in inputs:
         source = Path(given).expanduser().resolve()
         if source == path or source.is_relative_to(path):
@@ -54,10 +58,6 @@ def check_location(path: str | Path, tool: str, inputs: Iterable[str | Path] = (
             raise NotOurFolder(f"{path} {what} {tool}'s input {source}: writing its output there would replace what "
                                "it reads. Fix: choose an output folder outside the input (e.g. a new folder under "
                                "_build/).")
-    signs = [name for name in REPOSITORY_SIGNS if (path / name).exists()]
-    if signs:
-        raise NotOurFolder(f"{path} is a repository (it has {' and '.join(signs)}): {tool} writes its output only "
-                           "into a folder of its own. Fix: choose a new or empty folder (e.g. one under _build/).")
     if path.exists() and not path.is_dir():
         raise NotOurFolder(f"{path} is a file, not a folder: {tool} needs a folder for its output. Fix: choose a "
                            "new or empty folder.")
