@@ -16,7 +16,8 @@ student notebooks of ``scripts/make_student.py``) claims it first with :func:`cl
   removing any also call).
 
 A run that dies before :meth:`~OwnedFolder.seal` leaves its marker unsealed; the next claim counts
-the files written since that run began as the tool's own.
+the files written since that run began as the tool's own. ``make clean`` deletes ``student/`` by the
+same rule: ``python -m ca2sis_lib.owned_folder remove student --tool scripts/make_student.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -199,4 +201,36 @@ def claim(path: str | Path, tool: str, inputs: Iterable[str | Path] = ()) -> Own
     return OwnedFolder(path, tool, record)
 
 
-__all__ = ["MARKER", "NotOurFolder", "OwnedFolder", "check_location", "claim"]
+def remove(path: str | Path, tool: str) -> None:
+    """Delete ``tool``'s output folder (``make clean``): what it recorded, unchanged, then the marker and
+    the folder; refuse, removing nothing, when anything else is there. A missing folder is fine."""
+    path = Path(path)
+    if not path.exists():
+        return
+    folder = claim(path, tool)
+    folder.clear()
+    (folder.path / MARKER).unlink()
+    folder.path.rmdir()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.owned_folder",
+                                     description="Delete a tool's output folder, only if it holds nothing else.")
+    parser.add_argument("command", choices=["remove"])
+    parser.add_argument("folder")
+    parser.add_argument("--tool", required=True, help="the tool that made it, e.g. scripts/make_student.py")
+    args = parser.parse_args(argv)
+    try:
+        remove(args.folder, args.tool)
+    except NotOurFolder as refusal:
+        print(f"not removed: {refusal}", file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["MARKER", "NotOurFolder", "OwnedFolder", "check_location", "claim", "remove"]
+
+if __name__ == "__main__":
+    sys.exit(main())

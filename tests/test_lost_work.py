@@ -210,6 +210,23 @@ def test_the_segmenter_refuses_to_overwrite_before_it_trains(tmp_path, monkeypat
     assert (tmp_path / "toy_segmenter.pt").read_bytes() == b"someone's parser"
 
 
+def test_make_clean_keeps_a_student_s_work(tmp_path, capsys):
+    from ca2sis_lib import owned_folder
+
+    clean = next(block for block in (ROOT / "Makefile").read_text().split("\n\n") if block.startswith("## make clean"))
+    assert "owned_folder remove student --tool scripts/make_student.py" in clean
+    assert not any("rm " in line and "student" in line for line in clean.splitlines()), clean
+    student = tmp_path / "student"
+    assert make_student.main(["--out", str(student)]) == 0
+    worked = student / NOTEBOOKS[2].name
+    worked.write_text(worked.read_text() + " ")
+    command = ["remove", str(student), "--tool", "scripts/make_student.py"]
+    assert owned_folder.main(command) == 1 and "not removed" in capsys.readouterr().err
+    assert worked.exists() and (student / NOTEBOOKS[0].name).exists()  # nothing removed
+    worked.unlink()
+    assert owned_folder.main(command) == 0 and not student.exists()
+
+
 # -- the rule itself ---------------------------------------------------------------------------------
 def test_an_interrupted_run_s_files_are_its_own_and_a_link_is_removed_not_followed(tmp_path):
     outside = tmp_path / "outside.txt"
