@@ -49,9 +49,9 @@ book: $(STAMP)
 ## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866] [HOST=0.0.0.0 TOKEN=<secret>]: the attention
 ## inspector and the style-and-shape editor as a web app without code (Voila), on the shipped toy model by default;
 ## on 127.0.0.1 unless HOST says otherwise, and then only with a token (made and printed when TOKEN is not given);
-## idle kernels of closed pages are culled; exports go to outputs/lecture/ only (scripts/serve_lecture.py)
+## idle kernels of closed pages are culled; exports go to exports/lecture/ only, which make clean keeps
 inspector: $(STAMP)
-	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/outputs/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' \
+	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/exports/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' \
 	CA2SIS_DATA='$(or $(DATA),toy)' $(PY) scripts/serve_lecture.py --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8866) \
 		$(if $(TOKEN),--token '$(TOKEN)',)
 
