@@ -16,7 +16,11 @@ this script's recipe and the Python), and runs the notebooks and the widgets the
 * the CUDA builds (``torch==2.11.0+cu128`` …) as the same versions from PyPI. PyPI's torch 2.11 is
   built for CUDA 13 and loads CUDA 13's runtime libraries when imported, even on a CPU; Colab's list
   has CUDA 12's. So the libraries it loads and Colab lacks (by name) are added from
-  ``cpu-torch-runtime.txt``: they are loaded, never used, and change no pin of Colab's;
+  ``cpu-torch-runtime.txt``: they are loaded, never used, and change no pin of Colab's. And the
+  CUDA 13 dependencies these builds *declare* (``cuda-toolkit==13.0.2``, …; Colab's CUDA 12 builds
+  declare the CUDA 12 packages of Colab's list, at its versions) are removed from their installed
+  metadata, so that pip, resolving the first cell's install, meets a torch whose declared
+  dependencies are satisfied, as it does on Colab;
 * not the pins in ``not-installable.txt``: packages Colab installs from a URL, a VCS or its own
   files, and those that neither have a wheel nor build here (they need Colab's system libraries).
   ``refresh`` finds them by trying, and writes the reason of each.
@@ -52,7 +56,7 @@ FREEZE, OS_INFO, SOURCE = "pip-freeze.gpu.txt", "os-info-gpu.txt", "SOURCE.md"
 EXCLUDED, CPU_TORCH = "not-installable.txt", "cpu-torch-runtime.txt"  # written by `refresh`
 BUILD_TIMEOUT_S = 300  # a pin whose source build takes longer is not installable here
 UPSTREAM = "https://raw.githubusercontent.com/googlecolab/backend-info/main/"
-RECIPE = "4"  # bump when the way the venv is built changes: the cache key includes it
+RECIPE = "5"  # bump when the way the venv is built changes: the cache key includes it
 CACHE = Path(os.environ.get("CA2SIS_CACHE", Path.home() / ".cache" / "ca2sis"))
 LOCAL_BUILD = re.compile(r"\+cu\d+$")
 
@@ -181,22 +185,51 @@ def build(data: Path = DATA, cache: Path = CACHE) -> Path:
         reqs.write_text("\n".join(requirements(data) + cpu_torch_runtime(data)) + "\n")
         _run([_uv(), "pip", "install", "--python", str(target / "bin" / "python"), "--no-deps", "-r", str(reqs)],
              "installing Colab's packages")
-        record = {"python": note, "packages": installed_versions(str(target / "bin" / "python"))}
+        cuda_builds = [pin for pin in read_pins(data / FREEZE) if LOCAL_BUILD.search(pin.version)]
+        edited = forget_cuda_requirements(target, cuda_builds)
+        record = {"python": note, "packages": installed_versions(str(target / "bin" / "python")),
+                  "cuda_requirements_removed": edited}
         (target / "emulation.json").write_text(json.dumps(record, indent=1, sort_keys=True))
     return target
 
 
-def overlay(emulation: Path, folder: Path) -> Path:
-    """A fresh venv at ``folder`` that sees the emulation's packages as preinstalled (a site directory added by
-    a .pth line, its own .pth files run too), so that what a test installs (pip puts it in ``folder``: it does
-    not uninstall outside its environment) lands there and the cached emulation stays as built."""
-    python = emulation / "bin" / "python"
-    _run([str(python), "-m", "venv", "--without-pip", str(folder)], "creating the overlay venv")
-    own = _run([str(folder / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-               "locating site-packages").stdout.strip()
-    base = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                "locating site-packages").stdout.strip()
-    (Path(own) / "colab-preinstalled.pth").write_text(f"import site; site.addsitedir({base!r})\n")
+CUDA_REQUIREMENT = re.compile(r"^Requires-Dist: (nvidia-|cuda-|triton)", re.I)
+
+
+def forget_cuda_requirements(venv: Path, cuda_builds: list[Pin]) -> dict[str, list[str]]:
+    """Remove the CUDA requirements PyPI's builds of ``cuda_builds`` declare from their installed METADATA
+    (written as a new file: installed files may be hard links into uv's cache); what was removed, per package."""
+    removed = {}
+    for pin in cuda_builds:
+        for metadata_file in venv.glob(f"lib/python*/site-packages/{pin.name.replace('-', '_')}-*.dist-info/METADATA"):
+            lines = metadata_file.read_text().splitlines(keepends=True)
+            dropped = [line.strip() for line in lines if CUDA_REQUIREMENT.match(line)]
+            if dropped:
+                metadata_file.unlink()
+                metadata_file.write_text("".join(line for line in lines if not CUDA_REQUIREMENT.match(line)))
+                removed[pin.name] = dropped
+    return removed
+
+
+def session_copy(emulation: Path, folder: Path) -> Path:
+    """A copy of the emulation at ``folder`` for one test session, made of hard links (seconds, no extra disk).
+
+    Colab's packages stay where Colab has them, in the environment's own site-packages (so pip's build
+    isolation hides them, as on Colab), and whatever a test installs or removes changes the copy only:
+    pip writes new files and unlinks old ones, never rewriting a file in place. The scripts in bin/ name
+    their interpreter by path; they are rewritten (as new files) to name the copy's."""
+    subprocess.run(["cp", "-al", str(emulation), str(folder)], check=True)
+    for script in (folder / "bin").iterdir():
+        if script.is_file() and not script.is_symlink():
+            try:
+                text = script.read_text()
+            except UnicodeDecodeError:
+                continue
+            if str(emulation) in text:
+                mode = script.stat().st_mode
+                script.unlink()  # a new file: the linked one is the cached emulation's
+                script.write_text(text.replace(str(emulation), str(folder)))
+                script.chmod(mode)
     return folder
 
 

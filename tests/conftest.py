@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -65,6 +66,7 @@ def load_script(relative_path: str) -> ModuleType:
     path = Path(__file__).resolve().parents[1] / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look a class's module up there
     spec.loader.exec_module(module)
     return module
 

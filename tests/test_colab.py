@@ -131,10 +131,11 @@ def test_the_set_up_needs_only_the_standard_library(tmp_path: Path):
 def test_constraints_pin_every_present_package_but_ours():
     from ca2sis_lib import colab_setup
 
-    present = {"ipywidgets": "7.7.1", "torch": "2.11.0+cu128", "ca2sis-lib": "0.0.1", "jupyter-core": "5.9.1"}
+    present = {"ipywidgets": "7.7.1", "torch": "2.11.0+cu128", "ca2sis-lib": "0.0.1", "jupyter-core": "5.9.1",
+               "setuptools": "75.2.0", "pip": "24.1.2"}
     lines = colab_setup.constraints(present).splitlines()
     assert lines == ["ipywidgets==7.7.1", "jupyter-core==5.9.1", "torch==2.11.0+cu128"]
     assert colab_setup.canonical("Jupyter_Core") == colab_setup.canonical("jupyter.core") == "jupyter-core"
     assert colab_setup.installed()["pytest"]  # this environment's own packages are seen
-    assert colab_setup.describe({"ca2sis-lib": "0.1.0", "torchmetrics": "1.8.2"}) == (
+    assert colab_setup.describe({"ca2sis-lib": "0.1.0", "torchmetrics": "1.8.2"}, "0.1.0") == (
         "ca2sis_lib 0.1.0 and what Colab lacked: torchmetrics 1.8.2")

@@ -3,9 +3,9 @@
 ``scripts/colab_runtime.py`` builds (once per input, cached) a virtual environment with Colab's
 packages at Colab's versions: Python 3.13, ipywidgets 7.7.1, widgetsnbextension 3.6.10, IPython
 7.34, notebook 6.5.7, numpy 2.1.3, torch 2.11 (the CPU-capable PyPI build of Colab's CUDA one)
-and ~680 more (tests/colab_runtime/). Each test works in an *overlay*: a fresh venv that sees
-those packages as preinstalled, so whatever the first cell installs lands in the overlay and the
-cached emulation stays as Colab has it. In it:
+and ~680 more (tests/colab_runtime/). Each session works in a copy of it made of hard links, so
+whatever the first cell installs changes the copy and the cached emulation stays as Colab has it.
+In it:
 
 1. every notebook's first cell runs as on Colab (a stand-in ``google.colab`` module; the repository
    cloned from a local bare copy of this working tree): it installs the package, says in one line
@@ -54,11 +54,11 @@ pytestmark = pytest.mark.colab
 
 
 class ColabRuntime:
-    """One emulated Colab session: an overlay venv, /content, the stand-in google.colab and the environment."""
+    """One emulated Colab session: a copy of the emulation, /content, the stand-in google.colab and the environment."""
 
     def __init__(self, emulation: Path, tmp: Path) -> None:
         self.emulation, self.tmp = emulation, tmp
-        self.venv = runtime.overlay(emulation, tmp / "venv")
+        self.venv = runtime.session_copy(emulation, tmp / "venv")
         self.python = str(self.venv / "bin" / "python")
         self.content = tmp / "content"
         self.content.mkdir()
@@ -85,7 +85,7 @@ class ColabRuntime:
                               timeout=timeout)
 
     def changed_versions(self) -> dict[str, tuple[str, str]]:
-        """Colab's packages whose version the overlay now shows differently: {name: (Colab's, now)}."""
+        """Colab's packages whose version this session now shows differently: {name: (Colab's, now)}."""
         now = runtime.installed_versions(self.python)
         return {name: (version, now.get(name)) for name, version in self.preinstalled.items()
                 if now.get(name) != version}
