@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_explorer import build_explorer  # noqa: E402
 from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, repo_url  # noqa: E402
 from make_student import student_cell  # noqa: E402
 
@@ -146,6 +147,7 @@ def build(executed_dir: Path, out: Path, with_solutions: bool = False) -> Path:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>CA²-SIS course</title>'
         '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
         '<body><a href="docs/index.html">CA²-SIS course</a></body></html>\n')
+    build_explorer(out / "explorer")  # the in-browser explorer (scripts/build_explorer.py): static files only
     print(f"site with {len(staged)} notebooks: {out / 'index.html'}")
     return out
 
