@@ -10,9 +10,11 @@ the WebAssembly binary and its loader) with a note of its version and licence, s
 another host when the page runs.
 
 onnxruntime-web comes from npm, pinned with its integrity hashes by site/explorer/package-lock.json.
-``npm ci`` runs once per lock file and its node_modules are kept in _build/npm/<hash of the lock>/
-(outside the site; `make clean` removes it): the 15 MB WebAssembly binary stays out of git, and
-updating it is a one-line change to package.json. That first build needs npm and the npm registry.
+``npm ci`` runs once per lock file and its node_modules are kept outside the repository, in
+``$CA2SIS_NPM_CACHE`` or ~/.cache/ca2sis/explorer-npm/<hash of the lock>/ (a folder per lock: delete
+them freely): the 15 MB WebAssembly binary stays out of git, updating it is a one-line change to
+package.json, and the package's own files never mix with the repository's. That first build needs
+npm and the npm registry.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "site" / "explorer"
 MODELS = SOURCE / "models"
-NPM_CACHE = ROOT / "_build" / "npm"
+CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+NPM_CACHE = Path(os.environ.get("CA2SIS_NPM_CACHE") or CACHE_HOME / "ca2sis" / "explorer-npm")
 PAGE_FILES = ("index.html", "explorer.css", "js")
 ORT_PACKAGE = "onnxruntime-web"
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")

@@ -99,15 +99,16 @@ export function drawBars(canvas, distributions, layers, classes, palette, truth,
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillStyle = "#444";
   ctx.fillText("layers, coarse → fine (pale → dark):", left, 33);
-  let lx = left + 200;
+  let lx = left + ctx.measureText("layers, coarse → fine (pale → dark):").width + 10;
   layers.forEach((layer, i) => {
+    const label = layer.name + (layer.name === selected ? " (chosen)" : "");
     ctx.fillStyle = shade([90, 90, 90], i, n);
     ctx.fillRect(lx, 24, 12, 10);
     ctx.strokeStyle = "#000";
     ctx.lineWidth = layer.name === selected ? 2 : 0.5;
     ctx.strokeRect(lx, 24, 12, 10);
     ctx.fillStyle = "#222";
-    ctx.fillText(layer.name + (layer.name === selected ? " (chosen)" : ""), lx + 16, 33);
-    lx += layer.name === selected ? 120 : 80;
+    ctx.fillText(label, lx + 16, 33);
+    lx += 16 + ctx.measureText(label).width + 14;
   });
 }

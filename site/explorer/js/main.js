@@ -32,8 +32,9 @@ const caches = { styles: { ca2sis: new Map(), sean: new Map() }, tokens: new Map
 const timings = { decoder: [], mask_embedder: [], style_encoder: [], sean_decoder: [], sean_style_encoder: [] };
 const explorer = {
   state, timings, ready: false, interactiveMs: null, modelBytes: { ca2sis: 0, sean: 0 }, error: null,
-  runs: { ca2sis: 0, sean: 0 }, hoverRedraws: 0,
+  runs: { ca2sis: 0, sean: 0 }, hoverRedraws: 0, timeline: [], // [step, ms since navigation] of the start
 };
+const mark = (step) => explorer.timeline.push([step, performance.now()]);
 window.explorer = explorer;
 
 // -- small helpers ----------------------------------------------------------------------------
@@ -515,8 +516,10 @@ async function start() {
     state.faces = samples.faces.map((f) => ({ name: f.name, image: decodeBytes(f.image), labels: decodeBytes(f.labels) }));
     state.map = new LabelMap(state.size);
     state.map.labels = state.faces[0].labels.slice();
+    mark("faces and manifest");
     const counter = { bytes: 0 };
     state.models.ca2sis = await Model.load(base, "ca2sis", manifest.models.ca2sis, counter);
+    mark("CA²-SIS graphs loaded");
     explorer.modelBytes.ca2sis = counter.bytes;
     const layers = model().layers;
     state.layer = layers[Math.floor(layers.length / 2)].name;
@@ -528,6 +531,7 @@ async function start() {
     drawMap();
     schedule(0);
     await explorer.settled();
+    mark("first face drawn");
     enable(true);
     explorer.ready = true;
     explorer.interactiveMs = performance.now();
