@@ -23,6 +23,7 @@ import pytest
 import torch
 from conftest import load_script
 
+from ca2sis_lib.explorer import export
 from ca2sis_lib.loading import load_model
 from ca2sis_lib.masks import labels_to_one_hot
 
@@ -30,9 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "site" / "explorer" / "models"
 CA2SIS_DOWNLOAD_LIMIT = 8_000_000  # bytes: what the page loads before it is interactive
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-export = pytest.importorskip("ca2sis_lib.explorer.export")
+onnx = pytest.importorskip("onnx", reason="pip install -e '.[test]' installs onnx and onnxruntime")
+ort = pytest.importorskip("onnxruntime", reason="pip install -e '.[test]' installs onnx and onnxruntime")
 
 
 def manifest() -> dict:

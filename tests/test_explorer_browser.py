@@ -161,6 +161,9 @@ def hover_matches_record_attention(page, built: Path, models: dict, deadline: De
                 continue  # a tie within float rounding: either class is right
             expected = int(rec.attention_argmax(layer, None if head < 0 else head)[0, row, col])
             assert int(readout.get_attribute("data-argmax-class")) == expected, (layer, head, y, x)
+            bars = json.loads(readout.get_attribute("data-weights"))  # every layer's bars, as notebook 04's
+            for name, weights in rec.pixel_distribution(y, x, 0, None if head < 0 else head).items():
+                assert np.abs(np.asarray(bars[name]) - weights.numpy()).max() <= 1e-3, (name, head, y, x)
             assert int(readout.get_attribute("data-painted-class")) == int(labels[0, y, x])
             checked += 1
     assert checked >= 15

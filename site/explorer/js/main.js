@@ -112,11 +112,15 @@ async function runSEAN(job) {
 }
 
 function currentJob() {
-  return {
+  const job = {
     labels: state.map.labels.slice(), version: state.map.version, face: state.face,
     styleEdits: state.styleEdits.map((e) => ({ ...e })), shapeEdits: state.shapeEdits.map((e) => ({ ...e })),
   };
+  job.key = JSON.stringify([job.version, job.face, job.styleEdits, job.shapeEdits]); // what the output depends on
+  return job;
 }
+
+const upToDate = (key, job) => state.results[key] !== null && state.results[key].job.key === job.key;
 
 // One run at a time; a change during a run schedules one more run with the newest state.
 const scheduler = { dirty: false, running: false, timer: null, waiters: [] };
@@ -136,13 +140,15 @@ async function pump() {
     while (scheduler.dirty) {
       scheduler.dirty = false;
       const job = currentJob();
-      await runCA2SIS(job);
-      drawCA2SIS();
-      drawAttention();
+      if (!upToDate("ca2sis", job)) { // e.g. the baseline just arrived: CA²-SIS's face is current already
+        await runCA2SIS(job);
+        drawCA2SIS();
+        drawAttention();
+      }
       const g = model().graphs;
       setStatus("ca2sis-status", `up to date · decoder ${g.decoder.lastMs.toFixed(0)} ms, mask embedder `
         + `${g.mask_embedder.lastMs.toFixed(0)} ms`, scheduler.dirty);
-      if (state.models.sean && !scheduler.dirty) {
+      if (state.models.sean && !scheduler.dirty && !upToDate("sean", job)) {
         await runSEAN(job);
         drawSEAN();
         setStatus("sean-status", `up to date · decoder ${state.models.sean.graphs.decoder.lastMs.toFixed(0)} ms`,
@@ -239,7 +245,8 @@ function drawAttention() {
   readout.textContent = `Pixel (${y}, ${x}), painted '${state.classes[truth]}'. At ${layer.name} (cell ${row}, ${col} `
     + `of ${layer.size}×${layer.size}, ${heads}) its argmax is '${state.classes[chosen]}'; its largest weights: `
     + top.map(([p, c]) => `${state.classes[c]} ${p.toFixed(2)}`).join(", ") + ".";
-  Object.assign(readout.dataset, { y, x, layer: layer.name, head: state.head, argmaxClass: chosen, paintedClass: truth });
+  Object.assign(readout.dataset, { y, x, layer: layer.name, head: state.head, argmaxClass: chosen, paintedClass: truth,
+    weights: JSON.stringify(Object.fromEntries(m.layers.map((l) => [l.name, distributions[l.name].map((p) => +p.toFixed(6))]))) });
   $("bars").setAttribute("aria-label", readout.textContent);
   explorer.hoverRedraws++;
 }
@@ -252,17 +259,17 @@ function redrawMarked() { // the pixel or the layer changed: markers, bars and a
 
 // -- controls ---------------------------------------------------------------------------------
 function setPixel(y, x) {
-  y = Math.max(0, Math.min(state.size - 1, y));
-  x = Math.max(0, Math.min(state.size - 1, x));
   if (y === state.pixel.y && x === state.pixel.x) return;
   state.pixel = { y, x };
   redrawMarked();
 }
 
+/** The image pixel under a pointer event, clamped to the image (a stroke may leave the canvas). */
 function pixelAt(canvas, event) {
   const box = canvas.getBoundingClientRect();
-  return [Math.floor(((event.clientY - box.top) / box.height) * state.size),
-    Math.floor(((event.clientX - box.left) / box.width) * state.size)];
+  const at = (offset, size) => Math.max(0, Math.min(state.size - 1, Math.floor((offset / size) * state.size)));
+  return [at(event.clientY - box.top - canvas.clientTop, canvas.clientHeight),
+    at(event.clientX - box.left - canvas.clientLeft, canvas.clientWidth)];
 }
 
 function paintClass() { return state.brush.eraser ? 0 : state.brush.cls; }
@@ -316,7 +323,8 @@ function moveWithKeys(event) {
   if (!(event.key in moves)) return;
   event.preventDefault();
   const [dy, dx] = moves[event.key];
-  setPixel(state.pixel.y + dy, state.pixel.x + dx);
+  const clamp = (v) => Math.max(0, Math.min(state.size - 1, v));
+  setPixel(clamp(state.pixel.y + dy), clamp(state.pixel.x + dx));
 }
 
 function wireInspectable(canvas) { // hover or tap a pixel; arrow keys when focused
