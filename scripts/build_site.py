@@ -55,6 +55,8 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
         resolved = (source.parent / target).resolve()
         if resolved in site_files or not resolved.is_relative_to(ROOT) or not resolved.exists():
             return match[0]
+        if resolved.is_relative_to(ROOT / "docs"):  # staged with the pages (an image, say): it stays on the site
+            return match[0]
         kind = "tree" if resolved.is_dir() else "blob"
         url = f"{repo_url(repo)}/{kind}/{branch}/{resolved.relative_to(ROOT).as_posix()}"
         return match[1] + url + match[3]

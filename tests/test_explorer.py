@@ -188,3 +188,15 @@ def test_reference_outputs_are_the_public_methods(tmp_path: Path):
     assert torch.equal(reference["decoder"]["image"], out.image)
     assert torch.equal(reference["decoder"]["cross@64"], out.attention["cross@64"])
     assert torch.equal(labels_to_one_hot(labels, 12), one_hot)
+
+
+def test_the_site_keeps_files_staged_with_the_docs_on_the_site():
+    """docs/colab_site_app.md shows the explorer's screenshot (docs/images/explorer.png): a file under docs/
+    is staged with the pages, so its link stays relative instead of pointing at GitHub (an image there breaks)."""
+    build_site = load_script("scripts/build_site.py")
+    page = ROOT / "docs" / "claims.md"
+    for target in ("images/explorer.png", "data/02_spade_vs_cross_attention.metrics.json"):
+        text = f"![the explorer]({target})"
+        assert build_site.github_links(text, page, set(), "owner/name", "main") == text
+    linked = build_site.github_links("[bench](../benchmarks/results/explorer_browser.md)", page, set(), "o/n", "main")
+    assert linked == "[bench](https://github.com/o/n/blob/main/benchmarks/results/explorer_browser.md)"
