@@ -516,18 +516,18 @@ async function start() {
   try {
     setStatus("load-status", "Loading the toy faces and the CA²-SIS model…", true);
     const base = new URL("models/", location.href);
-    const [samples, manifest] = await Promise.all([
+    const manifest = await loadManifest(base);
+    const counter = { bytes: 0 };
+    const [samples, ca2sis] = await Promise.all([ // the faces arrive while the runtime starts
       fetch("samples.json").then((r) => { if (!r.ok) throw new Error(`samples.json: HTTP ${r.status}`); return r.json(); }),
-      loadManifest(base),
+      Model.load(base, "ca2sis", manifest.models.ca2sis, counter),
     ]);
+    mark("faces and CA²-SIS graphs loaded");
+    state.models.ca2sis = ca2sis;
     Object.assign(state, { classes: samples.classes, palettes: samples.palettes, size: samples.size });
     state.faces = samples.faces.map((f) => ({ name: f.name, image: decodeBytes(f.image), labels: decodeBytes(f.labels) }));
     state.map = new LabelMap(state.size);
     state.map.labels = state.faces[0].labels.slice();
-    mark("faces and manifest");
-    const counter = { bytes: 0 };
-    state.models.ca2sis = await Model.load(base, "ca2sis", manifest.models.ca2sis, counter);
-    mark("CA²-SIS graphs loaded");
     explorer.modelBytes.ca2sis = counter.bytes;
     const layers = model().layers;
     state.layer = layers[Math.floor(layers.length / 2)].name;
