@@ -248,3 +248,18 @@ def keyboard_touch_and_palette(page, deadline: Deadline) -> None:
     page.select_option("#palette", "colour-blind safe", timeout=deadline.ms(10))
     colour = page.evaluate("() => getComputedStyle(document.querySelectorAll('#swatches .chip')[1]).backgroundColor")
     assert colour == "rgb(221, 204, 119)", "the colour-blind-safe palette did not reach the class swatches"
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_opened_from_disk_the_explorer_says_it_needs_a_server(built: Path):
+    executable, sync_playwright = browser_or_skip()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto((built / "explorer" / "index.html").as_uri(), timeout=30_000)
+            status = page.locator("#load-status").inner_text(timeout=10_000)
+        finally:
+            browser.close()
+    assert "needs a web server" in status and "python -m http.server" in status

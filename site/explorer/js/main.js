@@ -508,11 +508,6 @@ function enable(on) {
 // -- start ------------------------------------------------------------------------------------
 async function start() {
   enable(false);
-  if (location.protocol === "file:") {
-    setStatus("load-status", "This page needs a web server (browsers do not let a page opened from disk load its model). "
-      + "Serve the site's folder, e.g. python -m http.server -d _build/site, and open http://127.0.0.1:8000/explorer/.", false);
-    return;
-  }
   try {
     setStatus("load-status", "Loading the toy faces and the CA²-SIS model…", true);
     const base = new URL("models/", location.href);
