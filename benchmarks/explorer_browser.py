@@ -193,13 +193,16 @@ def run(rounds: int, screenshot: Path | None) -> dict[str, Any]:
 
 def report_markdown(result: dict[str, Any]) -> str:
     s, m, load, t = result["summary"], result["machine"], result["loadavg"], result["targets"]
+    cpu = s["interactive_cpu_ms_median"]
+    idle_floor = max(cpu["renderer_main"], cpu["all"] / 2)
 
-    def row(what: str, key: str, unit: str = "ms") -> str:
+    def verdict(value: float, key: str, unit: str = "ms", scale: float = 1.0) -> str:
+        return f"≤ {t[key] / scale:.0f} {unit}: {'within' if value <= t[key] else '**over**'}"
+
+    def timed(what: str, key: str) -> str:
         low, high = s[f"{key}_range"]
-        target = t[key]
-        verdict = "within" if s[f"{key}_median"] <= target else "**over**"
         median = s[f"{key}_median"]
-        return f"| {what} | {median:.0f} {unit} | {low:.0f}–{high:.0f} {unit} | ≤ {target} {unit}: {verdict} |"
+        return f"| {what} | {median:.0f} ms | {low:.0f}–{high:.0f} ms | {verdict(median, key)} |"
 
     return "\n".join([
         "# The explorer in headless Chromium",
@@ -213,20 +216,29 @@ def report_markdown(result: dict[str, Any]) -> str:
         "",
         "| figure | median | range | target |",
         "|---|---:|---:|---|",
-        row("one CA²-SIS decoder pass (wall)", "decoder_ms"),
-        f"| one CA²-SIS decoder pass (renderer CPU time) | {s['decoder_cpu_ms_median']:.0f} ms | | ≤ "
-        f"{t['decoder_ms']} ms: {'within' if s['decoder_cpu_ms_median'] <= t['decoder_ms'] else '**over**'} |",
-        row("page interactive after navigation (wall)", "interactive_ms"),
-        f"| CPU time until interactive: the renderer's main thread | "
-        f"{s['interactive_cpu_ms_median']['renderer_main']:.0f} ms | | |",
+        timed("one CA²-SIS decoder pass (wall)", "decoder_ms"),
+        f"| one CA²-SIS decoder pass (renderer CPU time) | {s['decoder_cpu_ms_median']:.0f} ms | | "
+        f"{verdict(s['decoder_cpu_ms_median'], 'decoder_ms')} |",
+        timed("page interactive after navigation (wall)", "interactive_ms"),
+        f"| CPU time until interactive: the renderer's main thread | {cpu['renderer_main']:.0f} ms | | |",
         f"| CPU time until interactive: all of Chromium (WebAssembly compiled on other threads) | "
-        f"{s['interactive_cpu_ms_median']['all']:.0f} ms | | |",
-        f"| CA²-SIS graphs downloaded before interactive | {s['ca2sis_model_bytes'] / 1e6:.2f} MB | | ≤ "
-        f"{t['ca2sis_model_bytes'] / 1e6:.0f} MB: "
-        f"{'within' if s['ca2sis_model_bytes'] <= t['ca2sis_model_bytes'] else '**over**'} |",
+        f"{cpu['all']:.0f} ms | | |",
+        f"| interactive on an idle 2-core machine, at least (max of the main thread, all ÷ 2) | {idle_floor:.0f} ms | "
+        f"| ≤ {t['interactive_ms']} ms: "
+        f"{'not ruled out (a floor, not a measurement)' if idle_floor <= t['interactive_ms'] else '**over**'} |",
+        f"| CA²-SIS graphs downloaded before interactive | {s['ca2sis_model_bytes'] / 1e6:.2f} MB | | "
+        f"{verdict(s['ca2sis_model_bytes'], 'ca2sis_model_bytes', 'MB', 1e6)} |",
         f"| SEAN-style graphs, downloaded after | {s['sean_model_bytes'] / 1e6:.2f} MB | | |",
-        f"| one SEAN decoder pass | {s['sean_decoder_ms_median']:.0f} ms | | |",
-        f"| one CA²-SIS mask-embedder pass | {s['mask_embedder_ms_median']:.0f} ms | | |",
+        f"| one SEAN decoder pass (wall, the page's own runs, first ones included) | "
+        f"{s['sean_decoder_ms_median']:.0f} ms | | |",
+        f"| one CA²-SIS mask-embedder pass (wall, the page's own runs, first ones included) | "
+        f"{s['mask_embedder_ms_median']:.0f} ms | | |",
+        "",
+        "Wall times are what this run saw: with the load above on 2 cores the page's one thread gets a fraction of a "
+        "core. The renderer's CPU time per pass is what the pass costs a core, about its wall time on an idle machine. "
+        "Until interactive the main thread runs the page and onnxruntime-web (the first passes run V8's baseline "
+        "WebAssembly code, slower than later ones) while other threads compile the 15 MB runtime, so an idle 2-core "
+        "machine needs at least the larger of the main thread's time and half of all threads' time.",
         "",
     ])
 
