@@ -23,7 +23,7 @@ import pytest
 import torch
 from conftest import load_script
 
-from ca2sis_lib.explorer import export
+from ca2sis_lib.explorer import export, verify
 from ca2sis_lib.loading import load_model
 from ca2sis_lib.masks import labels_to_one_hot
 
@@ -44,7 +44,7 @@ def test_each_graph_matches_the_library_in_torch(key: str):
     entry = manifest()["models"][key]
     model = load_model(export.MODELS[key]).eval()
     files = {name: graph["file"] for name, graph in entry["graphs"].items()}
-    errors = export.verify_model(model, MODELS_DIR, files, faces=2, randoms=2)  # raises past the tolerance
+    errors = verify.verify_model(model, MODELS_DIR, files, faces=2, randoms=2)  # raises past the tolerance
     assert set(errors) == {"style_encoder", "decoder"} | ({"mask_embedder"} if key == "ca2sis" else set())
     assert errors["decoder"]["image"] <= 1e-4
     for layer in entry.get("layers", []):
@@ -57,9 +57,9 @@ def test_the_graphs_take_and_give_what_the_manifest_says(key: str):
 
     entry = manifest()["models"][key]
     model = load_model(export.MODELS[key]).eval()
-    image, one_hot = export.face_inputs(1, model.config.image_size, model.config.num_classes)[0]
+    image, one_hot = verify.face_inputs(1, model.config.image_size, model.config.num_classes)[0]
     for spec in graph_specs(model, image, one_hot):
-        session = export.session_for(MODELS_DIR / entry["graphs"][spec.name]["file"])
+        session = verify.session_for(MODELS_DIR / entry["graphs"][spec.name]["file"])
         assert [i.name for i in session.get_inputs()] == list(spec.inputs)
         assert [o.name for o in session.get_outputs()] == list(spec.outputs) == entry["graphs"][spec.name]["outputs"]
         assert {i.name: i.shape for i in session.get_inputs()} == entry["graphs"][spec.name]["inputs"]
@@ -180,8 +180,8 @@ def test_the_library_leaves_onnx_alone_until_an_export_runs():
 def test_reference_outputs_are_the_public_methods(tmp_path: Path):
     """The comparison's torch side is the library's API, so the graphs are checked against what students call."""
     model = load_model("ca2sis_tiny_toy").eval()
-    image, one_hot = export.face_inputs(1, 64, 12)[0]
-    reference = export.reference_outputs(model, image, one_hot)
+    image, one_hot = verify.face_inputs(1, 64, 12)[0]
+    reference = verify.reference_outputs(model, image, one_hot)
     labels = one_hot.argmax(1)
     with torch.no_grad():
         out = model(image, labels, return_attention=True)

@@ -164,7 +164,7 @@ def hover_matches_record_attention(page, built: Path, models: dict, deadline: De
             bars = json.loads(readout.get_attribute("data-weights"))  # every layer's bars, as notebook 04's
             for name, weights in rec.pixel_distribution(y, x, 0, None if head < 0 else head).items():
                 assert np.abs(np.asarray(bars[name]) - weights.numpy()).max() <= 1e-3, (name, head, y, x)
-            assert int(readout.get_attribute("data-painted-class")) == int(labels[0, y, x])
+            assert int(readout.get_attribute("data-mask-class")) == int(labels[0, y, x])
             checked += 1
     assert checked >= 15
     assert page.evaluate("() => ({...window.explorer.runs})") == runs, "hovering ran a model"

@@ -148,9 +148,11 @@ async function pump() {
       const g = model().graphs;
       setStatus("ca2sis-status", `up to date · decoder ${g.decoder.lastMs.toFixed(0)} ms, mask embedder `
         + `${g.mask_embedder.lastMs.toFixed(0)} ms`, scheduler.dirty);
-      if (state.models.sean && !scheduler.dirty && !upToDate("sean", job)) {
-        await runSEAN(job);
-        drawSEAN();
+      if (state.models.sean && !scheduler.dirty) {
+        if (!upToDate("sean", job)) {
+          await runSEAN(job);
+          drawSEAN();
+        }
         setStatus("sean-status", `up to date · decoder ${state.models.sean.graphs.decoder.lastMs.toFixed(0)} ms`,
           scheduler.dirty);
       }
@@ -171,6 +173,7 @@ explorer.settled = () => new Promise((resolve) => {
 
 /** Time ``n`` CA²-SIS decoder passes on the current tokens and styles (the benchmark's figure). */
 explorer.timeDecoder = async (n = 10) => {
+  await explorer.settled(); // one run at a time on a session
   const { tokens, styles } = state.results.ca2sis;
   const times = [];
   for (let i = 0; i < n; i++) {
@@ -242,11 +245,13 @@ function drawAttention() {
   const chosen = argmax[row * layer.size + col];
   const top = distributions[layer.name].map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3);
   const readout = $("readout");
-  readout.textContent = `Pixel (${y}, ${x}), painted '${state.classes[truth]}'. At ${layer.name} (cell ${row}, ${col} `
+  readout.textContent = `Pixel (${y}, ${x}) is '${state.classes[truth]}' in the mask. At ${layer.name} (cell ${row}, ${col} `
     + `of ${layer.size}×${layer.size}, ${heads}) its argmax is '${state.classes[chosen]}'; its largest weights: `
     + top.map(([p, c]) => `${state.classes[c]} ${p.toFixed(2)}`).join(", ") + ".";
-  Object.assign(readout.dataset, { y, x, layer: layer.name, head: state.head, argmaxClass: chosen, paintedClass: truth,
-    weights: JSON.stringify(Object.fromEntries(m.layers.map((l) => [l.name, distributions[l.name].map((p) => +p.toFixed(6))]))) });
+  const weights = Object.fromEntries(m.layers.map((l) => [l.name, distributions[l.name].map((p) => +p.toFixed(6))]));
+  Object.assign(readout.dataset, {
+    y, x, layer: layer.name, head: state.head, argmaxClass: chosen, maskClass: truth, weights: JSON.stringify(weights),
+  });
   $("bars").setAttribute("aria-label", readout.textContent);
   explorer.hoverRedraws++;
 }
