@@ -4,9 +4,9 @@ The shipped toy models keep their weights in float16 (``ca2sis_lib/shipped.py``)
 float32 after loading, so most float32 initializers of an exported graph are float16 values
 widened. Each such initializer is stored as float16 and widened back by a ``Cast`` node at the
 start of the graph: the graph computes with exactly the float32 weights torch uses, from half the
-bytes. Initializers that are not exact float16 values (a weight divided by its spectral norm,
-folded by the exporter; a constant of the arithmetic) stay float32. onnxruntime folds the casts
-once, when a session is created.
+bytes. Initializers that are not exact float16 values (constants the exporter folded: SEAN's
+spectral norms σ, by which the graph divides the float16 weights, or its blend weights' sigmoids)
+stay float32, as do tiny ones. onnxruntime folds the casts once, when a session is created.
 """
 
 from __future__ import annotations
