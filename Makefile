@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint strip student bench checkpoints clean colab book inspector
+.PHONY: run test lint strip student bench checkpoints clean colab book explorer inspector
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ colab: $(STAMP)
 ## make book: the course site from the executed notebooks of `make run` (outputs/) and docs/ -> _build/site
 book: $(STAMP)
 	$(PY) scripts/build_site.py --executed outputs --out _build/site
+
+## make explorer: the site's in-browser explorer alone -> _build/explorer (serve it: python -m http.server -d _build)
+explorer: $(STAMP)
+	$(PY) scripts/build_explorer.py --out _build/explorer
 
 ## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866] [HOST=0.0.0.0 TOKEN=<secret>]: the attention
 ## inspector and the style-and-shape editor as a web app without code (Voila), on the shipped toy model by default;
