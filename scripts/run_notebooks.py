@@ -5,7 +5,7 @@
 Each notebook runs with ``OUTPUT_DIR=<out>/<notebook>`` (its figures and metrics.json land there)
 and the executed copy is written to ``<out>/<notebook>.ipynb``. Working directory: ``<out>/work``,
 so data the notebooks generate stays out of the source tree. One line per code cell says which
-cell is running and how long the notebook has taken (``ca2sis_lib.notebook_runner``); ``--quiet``
+cell is running and how long the notebook has taken (``scripts/notebook_runner.py``); ``--quiet``
 prints only one line per notebook.
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ca2sis_lib.notebook_runner import execute
+from notebook_runner import execute  # scripts/notebook_runner.py, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 
