@@ -42,8 +42,10 @@ strip: $(RUN_STAMP)
 student: $(COURSE_STAMP)
 	$(PY) scripts/make_student.py --out student
 
+## make clean: remove what the tools made; student/ only if every notebook in it is as make student wrote it
 clean:
-	rm -rf outputs _build student .pytest_cache .ruff_cache
+	rm -rf outputs _build .pytest_cache .ruff_cache
+	test ! -e student || $(PY) -m ca2sis_lib.owned_folder remove student --tool scripts/make_student.py
 
 ## make colab REPO=owner/name [BRANCH=main] [STUDENT_BRANCH=student] [STUDENT_REPO=owner/name]: set where the
 ## repository lives (pyproject.toml [project.urls]) and write it into every notebook's first cell and Colab badge,

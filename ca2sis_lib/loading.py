@@ -14,7 +14,7 @@ from torch import nn
 
 from .checkpoint_io import load_checkpoint
 from .checks import unreadable_checkpoint_reason
-from .models.factory import generator_from_config_dict
+from .models.factory import generator_from_config_dict, mark_random_mapping
 from .segmenter import FORMAT as SEGMENTER_FORMAT
 from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
 
@@ -25,6 +25,10 @@ def load_generator(path: str | Path, use_ema: bool = True, map_location: str = "
     model = generator_from_config_dict(state["family"], state["model_config"])
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
     model.load_state_dict(weights)
+    if state["family"] == "ca2sis" and (state.get("train_config") or {}).get("stage", "reconstruction") != "mapping":
+        mark_random_mapping(model, f"{path} is a reconstruction-stage checkpoint, which never trains the mapping "
+                                   f"network; train it: python -m ca2sis_lib.train --preset toy-mapping --set "
+                                   f"pretrained={path} --out <folder>")
     return model.eval()
 
 

@@ -13,6 +13,9 @@ a course directory or a database:
 * ``ClearMarkScheme`` deletes ``=== BEGIN MARK SCHEME ===`` … ``=== END MARK SCHEME ===`` regions;
 * ``ClearOutput`` strips outputs and execution counts (and papermill's execution metadata).
 
+``--out`` must be a new or empty folder or one this script made (ca2sis_lib.owned_folder); there it
+replaces only the notebooks it wrote, unchanged: a student notebook edited since stops it, named.
+
 A delimiter outside a cell marked as nbgrader solution (or grade, or task) cell is an error, as in
 nbgrader. Last, every notebook's Colab badge and clone address are pointed at the students' copy
 (``[tool.ca2sis]`` in pyproject.toml, see scripts/colab.py), so that no student link opens the
@@ -30,6 +33,8 @@ from nbgrader.preprocessors import CheckCellMetadata, ClearHiddenTests, ClearMar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from colab import point_notebook, read_student_location  # noqa: E402
+
+from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 ROOT = Path(__file__).resolve().parents[1]
 CLEARED_METADATA = {"collapsed", "scrolled", "execution", "papermill"}  # cell metadata that belongs to a run
@@ -72,12 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     repo, branch = read_student_location(ROOT)  # before anything is written: a wrong location is refused
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        nb = student_notebook(path)
-        nbformat.write(nb, args.out / path.name)
-        answers = sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
-        print(f"{path.name}: {answers} answer cells -> {args.out / path.name}")
+    notebooks = {path.name: student_notebook(path) for path in paths}  # a bad source stops before any write
+    try:  # the folder must be new, empty or made by this script; a notebook a student changed there is kept
+        with claim(args.out, "scripts/make_student.py", inputs=[*paths, ROOT]) as folder:
+            folder.clear(notebooks)
+            for name, nb in notebooks.items():
+                nbformat.write(nb, folder.path / name)
+                answers = sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
+                print(f"{name}: {answers} answer cells -> {folder.path / name}")
+    except NotOurFolder as refusal:
+        sys.exit(f"make_student.py: {refusal}")
     print(f"Colab badges and clone addresses point at the students' copy: https://github.com/{repo} (branch "
           f"{branch}); publish {args.out}/*.ipynb as its notebooks/ (docs/exercises.md, 'Student versions')")
     return 0
