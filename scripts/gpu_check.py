@@ -45,30 +45,31 @@ RESULTS = ROOT / "benchmarks" / "results" / "gpu_check.json"
 MARKERS = ("<!-- gpu-recommendations:begin -->", "<!-- gpu-recommendations:end -->")
 CARRY_LIMIT_MIB = 64  # the working tree and the carried wheels together
 
-# configuration name -> what it switches (TrainConfig keys; gradient_checkpointing is the model's memory mode)
+# configuration name -> what it switches (TrainConfig keys; gradient_checkpointing is the model's memory mode),
+# in the order they are measured: what the recommendations need first, in case a section runs out of time
 VARIANTS: dict[str, dict[str, Any]] = {
     "fp32": {},
     "bf16": {"amp": "bf16"},
     "fp16": {"amp": "fp16"},
+    "memory_fp16": {"amp": "fp16", "gradient_checkpointing": True},
+    "memory_bf16": {"amp": "bf16", "gradient_checkpointing": True},
     "channels_last": {"channels_last": True},
     "bf16_channels_last": {"amp": "bf16", "channels_last": True},
-    "memory_bf16": {"amp": "bf16", "gradient_checkpointing": True},
-    "memory_fp16": {"amp": "fp16", "gradient_checkpointing": True},
 }
-CAP_VARIANTS = ("fp32", "bf16", "fp16", "memory_bf16", "memory_fp16")
+CAP_VARIANTS = ("bf16", "fp16", "memory_fp16", "fp32")  # the T4 (no bf16) needs fp16 and perhaps memory mode
 COMPILE_VARIANT = "bf16"
 
 # the paper preset at 256² on a CUDA device; the dry run: the same preset's code on a toy model on the CPU
 GPU_PLAN: dict[str, Any] = {
     "device": "cuda", "preset": "paper", "model_overrides": {}, "train_overrides": {}, "variants": VARIANTS,
-    "speed_variants": list(VARIANTS), "batches": [1, 2, 4, 8], "warmup": 2, "repeats": 6, "max_timed_s": 3.0,
+    "speed_variants": list(VARIANTS), "batches": [1, 2, 4, 8], "warmup": 2, "repeats": 5, "max_timed_s": 2.0,
     "cap_variants": list(CAP_VARIANTS), "caps_gib": [15, 24, 40, 80], "batch_limit": 512,
     "compile_variant": COMPILE_VARIANT, "compile_backend": "inductor", "compile_batches": [2, 8, 4, 1],
     "resume": {"preset": "toy-ca2sis", "steps": 6, "overrides": {"toy_samples": 64, "decay_start": None}},
     "notebooks": {"03_paper_short": {"PRESET": "paper", "DATA": "toy", "STEPS": 20, "CHUNK": 10},
-                  "03_toy_full": {"PRESET": "toy-ca2sis", "DATA": "toy", "STEPS": 2000, "CHUNK": 500}},
+                  "03_toy_full": {"PRESET": "toy-ca2sis", "DATA": "toy", "STEPS": 2000, "CHUNK": 1000}},
     "cell_timeout_s": 600, "threads": None, "total_budget_s": 480,  # the device allows 10 minutes a command
-    "budgets_s": {"env": 40, "speed": 110, "caps": 75, "resume": 35, "notebooks": 180, "compile": 60},
+    "budgets_s": {"env": 25, "speed": 100, "caps": 90, "resume": 25, "notebooks": 160, "compile": 80},
 }
 TOY_MODEL = {"model_preset": "tiny", "model_overrides": {"num_classes": 19, "input_channels": 64, "style_dim": 16,
                                                          "embed_resolution": 16, "ff_mult": 1, "mapping_hidden": 32}}
@@ -321,15 +322,18 @@ def check(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with (outdir / "gpu_check.log").open("a") as log:
         requirements_record = ensure_requirements(Path(args.wheels) if args.wheels else None, log)
-        results |= {"schema": 1, "dry_run": args.dry_run, "command": " ".join(sys.argv),
-                    "started": results.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "requirements": requirements_record, "plan": plan}
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        results |= {"schema": 1, "dry_run": args.dry_run, "started": results.get("started") or now, "plan": plan}
         results.setdefault("sections", {})
+        results.setdefault("runs", []).append({"command": " ".join(sys.argv), "started": now,
+                                               "sections": args.only or list(SECTIONS),
+                                               "requirements": requirements_record})
         budgets = plan["budgets_s"] | dict(args.budget or [])
         names = args.only or list(SECTIONS)
         later = [n for n in plan.get("background", []) if n in names]  # a dry run's notebook, on the other core
         background: dict[str, SectionRun] = {}
         for name in [n for n in names if n not in later] + later:
+            run_seconds = results["runs"][-1]
             left = plan["total_budget_s"] - (time.monotonic() - started)
             if name != "env" and name not in background and left < 10:
                 results["sections"][name] = {"status": "skipped", "errors": ["the total budget was spent"], "rows": []}
@@ -343,20 +347,20 @@ def check(args: argparse.Namespace) -> int:
                 results["device"] = section["rows"][0]
             if name == "speed" and section["rows"]:
                 results["perceptual"] = section["rows"][0].get("perceptual")
-            results["seconds"] = round(time.monotonic() - started, 1)
+            run_seconds["seconds"] = round(time.monotonic() - started, 1)
             write_report(results, outdir)
             print(f"        {section['status']} in {section['seconds']} s ({section['cpu_s']} CPU s)" +
                   "".join(f"\n        {e}" for e in section["errors"]), flush=True)
             if name == "env" and section["status"] != "done":
                 print("stopped: the environment check failed (see gpu_check.log)", file=sys.stderr)
                 return 1
-            if name == "env" or (name == names[0] and not background):
+            if later and not background and name not in later:  # the first section is done: start them
                 background = {n: SectionRun(n, plan, results, outdir, work, budgets[n], not args.allow_downloads)
                               for n in later}
     if not args.keep_work and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     failed = [n for n, s in results["sections"].items() if s["status"] != "done"]
-    print(f"wrote {outdir / 'gpu_check.json'} and gpu_check.md in {results['seconds']} s"
+    print(f"wrote {outdir / 'gpu_check.json'} and gpu_check.md in {results['runs'][-1].get('seconds', 0)} s"
           + (f"; not done: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
@@ -377,8 +381,9 @@ def markdown(results: dict[str, Any]) -> str:
     device, sections = results.get("device", {}), results.get("sections", {})
     what = "DRY RUN on the CPU at toy sizes (no GPU figures)" if results.get("dry_run") else "GPU check"
     lines = [f"# {what}: {device.get('name', '?')}", "",
-             f"`{results.get('command', '')}`, started {results.get('started', '?')}, {results.get('seconds', '?')} s. "
-             f"Device: {json.dumps(device)}", "",
+             *[f"`{r['command']}`, started {r['started']}, {r.get('seconds', '?')} s; installed from wheels: "
+               f"{', '.join(r['requirements']['missing']) or 'nothing'}." for r in results.get("runs", [])],
+             "", f"Device: {json.dumps(device)}", "",
              "| section | status | seconds | budget s | notes |", "|---|---|---:|---:|---|"]
     lines += [f"| {n} | {s['status']} | {s.get('seconds', '')} | {s.get('budget_s', '')} | "
               f"{'; '.join(s.get('errors', []))} |" for n, s in sections.items()]
@@ -387,9 +392,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## Speed: one full training step (G step with its D call, EMA, D step)", "",
                   "| configuration | batch | ms / step | images/s | peak GiB | compile s | finite |",
                   "|---|---:|---:|---:|---:|---:|---|"]
-        lines += [f"| {precision_label(r)} | {r['batch']} | {_f(r.get('median_s', 0) * 1000, 1)} | "
-                  f"{_f(r.get('images_per_s'), 1)} | {_f(r.get('peak_gib'))} | {_f(r.get('compile_s'), 1)} | "
-                  f"{r.get('finite', r.get('error', ''))} |" for r in speed]
+        for r in speed:
+            ms, finite = r["median_s"] * 1000 if "median_s" in r else None, r.get("finite", r.get("error", ""))
+            lines.append(f"| {precision_label(r)} | {r['batch']} | {_f(ms, 1)} | {_f(r.get('images_per_s'), 1)} | "
+                         f"{_f(r.get('peak_gib'))} | {_f(r.get('compile_s'), 1)} | {finite} |")
     caps = sections.get("caps", {}).get("rows", [])
     if caps:
         lines += ["", "## Memory caps (emulated on this device; not those cards' speed)", "",

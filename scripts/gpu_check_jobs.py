@@ -107,13 +107,14 @@ def job_speed(plan: dict[str, Any], work: Path, variants: list[str], **_: Any) -
             for batch in plan["batches"]:
                 row = describe(run, variant) | {"batch": batch}
                 try:
-                    step = TrainingStep(run, *synthetic_batch(run, batch))
-                    row |= time_step(step, plan["warmup"], plan["repeats"], plan["max_timed_s"])
-                except torch.cuda.OutOfMemoryError as error:
+                    row |= time_step(TrainingStep(run, *synthetic_batch(run, batch)), plan["warmup"], plan["repeats"],
+                                     plan["max_timed_s"])
+                except torch.cuda.OutOfMemoryError as error:  # a smaller card: larger batches will not fit either
                     row["error"] = f"out of memory: {str(error).splitlines()[0]}"
-                step = None
                 free_memory(run.device)
                 emit(row)
+                if "error" in row:
+                    break
         free_memory(torch.device(plan["device"]))
 
 
@@ -314,9 +315,12 @@ def job_notebook(plan: dict[str, Any], work: Path, name: str, parameters: dict[s
             timeout=plan["cell_timeout_s"], stream=sys.stderr)
     metrics = json.loads((folder / "outputs" / "metrics.json").read_text())
     keep = ("preset", "steps_done", "batch_size", "seconds_per_step", "perceptual", "resumed_ok", "resume_exact",
-            "run_quality", "shipped_quality", "final_losses")
+            "final_losses")
+    scores = ("psnr", "ssim", "rmse", "attention_miou", "samples")  # of the run's model and the shipped one
+    quality = {k: {s: metrics[k][s] for s in scores if s in metrics[k]}
+               for k in ("run_quality", "shipped_quality") if k in metrics}
     emit({"name": name, "parameters": parameters, "seconds": time.perf_counter() - start,
-          "metrics": {k: metrics[k] for k in keep if k in metrics}})
+          "metrics": {k: metrics[k] for k in keep if k in metrics} | quality})
 
 
 JOBS = {"env": job_env, "speed": job_speed, "compile": job_compile, "caps": job_caps, "resume": job_resume,
