@@ -66,10 +66,10 @@ GPU_PLAN: dict[str, Any] = {
     "cap_variants": list(CAP_VARIANTS), "caps_gib": [15, 24, 40, 80], "batch_limit": 512,
     "compile_variant": COMPILE_VARIANT, "compile_backend": "inductor", "compile_batches": [2, 8, 4, 1],
     "resume": {"preset": "toy-ca2sis", "steps": 6, "overrides": {"toy_samples": 64, "decay_start": None}},
-    "notebooks": {"03_paper_short": {"PRESET": "paper", "DATA": "toy", "STEPS": 20, "CHUNK": 10},
+    "notebooks": {"03_paper_short": {"PRESET": "paper", "DATA": "toy", "STEPS": 20, "CHUNK": 10, "AMP": "bf16"},
                   "03_toy_full": {"PRESET": "toy-ca2sis", "DATA": "toy", "STEPS": 2000, "CHUNK": 1000}},
     "cell_timeout_s": 600, "threads": None, "total_budget_s": 480,  # the device allows 10 minutes a command
-    "budgets_s": {"env": 25, "speed": 100, "caps": 90, "resume": 25, "notebooks": 160, "compile": 80},
+    "budgets_s": {"env": 25, "speed": 100, "caps": 90, "resume": 30, "notebooks": 175, "compile": 60},
 }
 TOY_MODEL = {"model_preset": "tiny", "model_overrides": {"num_classes": 19, "input_channels": 64, "style_dim": 16,
                                                          "embed_resolution": 16, "ff_mult": 1, "mapping_hidden": 32}}
@@ -279,13 +279,14 @@ class SectionRun:
         record["rows"] += [json.loads(line[6:]) for line in text.splitlines() if line.startswith("@@row ")]
         record["cpu_s"] += cpu
         what = f"{job['job']} {job.get('args', {}).get('name', '')}".strip()
+        tail = " | ".join([line for line in text.splitlines() if line.strip() and not line.startswith("@@row ")][-3:])
         if code is None:
             record["status"] = "stopped"
-            record["errors"].append(f"{what}: stopped at the section's budget of {record['budget_s']} s")
+            record["errors"].append(f"{what}: stopped at the section's budget of {record['budget_s']} s; last output: "
+                                    f"{tail}")
         elif code != 0:
             record["status"] = "failed" if record["status"] == "done" else record["status"]
-            tail = [line for line in text.splitlines() if line.strip() and not line.startswith("@@row ")][-3:]
-            record["errors"].append(f"{what}: exit {code}: " + " | ".join(tail))
+            record["errors"].append(f"{what}: exit {code}: {tail}")
 
 
 def wait_job(process: subprocess.Popen, deadline: float) -> tuple[int | None, float]:

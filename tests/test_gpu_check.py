@@ -4,6 +4,7 @@ results (or says it has none)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -222,6 +223,13 @@ def test_the_docs_table_is_what_the_results_file_renders(check):
     assert check.render_doc(check_only=True, results=recs.RESULTS_FILE) == 0
 
 
+def test_the_docs_state_the_budgets_the_command_uses(check):
+    text = check.DOC.read_text().split("## On a GPU", 1)[1].split("### Recommended settings", 1)[0]
+    stated = {name: float(seconds) for name, seconds in re.findall(r"^\| (\w+) \| (\d+) s \|", text, re.M)}
+    assert stated == check.GPU_PLAN["budgets_s"]
+    assert sum(stated.values()) <= check.GPU_PLAN["total_budget_s"] == 8 * 60
+
+
 def test_bad_arguments_are_refused_with_the_fix(check, capsys):
     with pytest.raises(SystemExit):
         check.parse_args([])
@@ -282,8 +290,9 @@ def test_no_gpu_and_no_dry_run_stops_with_the_fix(check):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the check would run")
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, str(ROOT / "scripts" / "gpu_check.py"), out, "--only", "env"]
+        command = [sys.executable, str(ROOT / "scripts" / "gpu_check.py"), out, "--only", "env", "--budget", "env=300"]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               timeout=300)
         assert done.returncode == 1
-        assert "no CUDA device" in Path(out, "gpu_check.log").read_text() and "--dry-run" in done.stdout
+        assert "env: exit 1: no CUDA device" in done.stdout and "pass --dry-run" in done.stdout
+        assert "no CUDA device" in Path(out, "gpu_check.log").read_text()
