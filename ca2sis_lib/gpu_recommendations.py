@@ -49,7 +49,8 @@ def precision_label(row: dict[str, Any]) -> str:
     """'bf16 autocast', 'fp16 autocast + GradScaler' or 'fp32', then ', channels_last' / ', memory mode'."""
     label = {"none": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + GradScaler"}[row["amp"]]
     extras = [name for flag, name in (("channels_last", "channels_last"), ("memory_mode", "memory mode"),
-                                      ("compiled", "torch.compile")) if row.get(flag)]
+                                      ("compiled", "torch.compile"), ("untrained_vgg", "VGG19 term (untrained)"))
+              if row.get(flag)]
     return ", ".join([label, *extras])
 
 
@@ -104,6 +105,7 @@ def render(results: dict[str, Any] | None) -> str:
         whole = " (the whole card)" if best["whole_card"] else ""
         lines.append(f"| {gpu.name} ({memory}{whole}) | {precision_label(best)} | {best['batch']} | "
                      f"{best['largest_batch']} | {_number(best['images_per_s'])} | {_number(hours)} |")
+    lines += _with_vgg19(results, name, images)
     lines += ["", f"Memory is emulated: each class's memory is the {name}'s allocator limit "
               "(`torch.cuda.set_per_process_memory_fraction`, the class's memory less this device's CUDA context); "
               f"speed is the {name}'s only. A T4, L4 or A100 is slower, so read images/s and hours as this device's "
@@ -111,6 +113,20 @@ def render(results: dict[str, Any] | None) -> str:
               f"schedule is {images:,} images ({images // 2:,} steps at batch 2); at another batch that is "
               f"{images:,} / batch steps, and the paper gives no learning rate for another batch."]
     return "\n".join(lines)
+
+
+def _with_vgg19(results: dict[str, Any], name: str, images: int) -> list[str]:
+    """A line on the fastest row timed with the VGG19 term's cost (random weights), if there is one."""
+    rows = [r for r in results.get("sections", {}).get("speed", {}).get("rows", [])
+            if r.get("untrained_vgg") and r.get("finite") and r.get("images_per_s")]
+    if not rows:
+        return []
+    best = max(rows, key=lambda r: r["images_per_s"])
+    hours = images / best["images_per_s"] / 3600
+    return ["", f"With the paper's VGG19 perceptual term, timed with random weights in its place (its cost, "
+            f"not its values: its weights could not be had here), {precision_label(best).split(', VGG19')[0]} at "
+            f"batch {best['batch']} ran at {_number(best['images_per_s'])} images/s on the {name}: "
+            f"{_number(hours)} hours for the paper's schedule."]
 
 
 def gpu_recommendations(path: str | Path | None = None) -> str:

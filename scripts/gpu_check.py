@@ -53,6 +53,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fp16": {"amp": "fp16"},
     "memory_fp16": {"amp": "fp16", "gradient_checkpointing": True},
     "memory_bf16": {"amp": "bf16", "gradient_checkpointing": True},
+    # the paper's VGG19 term costs time even when its weights cannot be had: timed with random weights
+    "bf16_vgg19_cost": {"amp": "bf16", "untrained_vgg": True},
     "channels_last": {"channels_last": True},
     "bf16_channels_last": {"amp": "bf16", "channels_last": True},
 }

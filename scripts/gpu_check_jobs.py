@@ -31,6 +31,7 @@ from ca2sis_lib.training.step_timer import (
     TrainingStep,
     compile_run,
     free_memory,
+    perceptual_in_use,
     synthetic_batch,
     time_step,
     timing_run,
@@ -46,7 +47,7 @@ def emit(row: dict[str, Any]) -> None:
 
 def variant_overrides(plan: dict[str, Any], variant: str) -> dict[str, Any]:
     """TrainConfig overrides of one configuration: the plan's model, then the variant's switches."""
-    switches = dict(plan["variants"][variant])
+    switches = {k: v for k, v in plan["variants"][variant].items() if k != "untrained_vgg"}
     model = dict(plan.get("model_overrides", {}))
     if switches.pop("gradient_checkpointing", False):
         model["gradient_checkpointing"] = True  # memory mode: checkpointed transformers, token chunks
@@ -57,12 +58,14 @@ def describe(run: Any, variant: str) -> dict[str, Any]:
     """What a row was measured with, in words the report and the recommendations read."""
     return {"variant": variant, "amp": run.cfg.amp, "channels_last": run.cfg.channels_last,
             "memory_mode": bool(getattr(run.model_config, "gradient_checkpointing", False)),
-            "perceptual": run.perceptual_kind, "image_size": run.model_config.image_size,
+            "perceptual": perceptual_in_use(run), "untrained_vgg": "untrained" in perceptual_in_use(run),
+            "image_size": run.model_config.image_size,
             "classes": run.model_config.num_classes}
 
 
 def build(plan: dict[str, Any], variant: str, work: Path) -> Any:
-    return timing_run(plan["preset"], work / variant, **variant_overrides(plan, variant))
+    untrained_vgg = bool(plan["variants"][variant].get("untrained_vgg"))
+    return timing_run(plan["preset"], work / variant, untrained_vgg=untrained_vgg, **variant_overrides(plan, variant))
 
 
 # -- environment -------------------------------------------------------------------------------------

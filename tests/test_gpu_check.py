@@ -86,6 +86,18 @@ def test_training_step_is_the_trainers_and_moves_both_networks(tmp_path):
         assert run.perceptual_kind in ("vgg19", "l1 (VGG19 weights unavailable)")  # never downloads
 
 
+def test_the_vgg19_terms_cost_is_timed_with_random_weights_never_downloaded(tmp_path):
+    """Without cached VGG19 weights the trainer uses the stated L1 fallback; the timing run can put an
+    untrained VGG19 in its place, for the term's cost (the paper's recipe), and says so."""
+    from ca2sis_lib.training.step_timer import perceptual_in_use
+
+    with toy_run(tmp_path / "vgg", untrained_vgg=True) as run:
+        assert run.perceptual is not None and not run.perceptual.pretrained and run.l1_weight == run.cfg.lambda_l1
+        assert perceptual_in_use(run) == "vgg19 with untrained weights (its cost only)"
+        losses = TrainingStep(run, *synthetic_batch(run, 1))()
+        assert "g_vgg" in losses and "g_l1" not in losses and torch.isfinite(losses["g_vgg"])
+
+
 def test_a_step_that_runs_out_of_memory_leaves_the_next_one_working(tmp_path, jobs, monkeypatch):
     """What the cap search does after a step that ran out of memory half way (on CUDA): no gradient is
     left behind, and the gradient scaler starts afresh at its scale (one that has stepped an optimiser
@@ -171,6 +183,7 @@ def _results(**device):
     rows += [speed("bf16", "bf16", b, 30.0 * b ** 0.5) for b in (1, 2, 4, 8)]
     rows += [speed("fp16", "fp16", b, 25.0 * b ** 0.5) for b in (1, 2, 4, 8)]
     rows.append({**speed("fp16", "fp16", 8, 99.0), "finite": False})  # an overflowing row is never chosen
+    rows += [{**speed("bf16_vgg19_cost", "bf16", b, 20.0 * b ** 0.5), "untrained_vgg": True} for b in (1, 8)]
 
     def cap(variant, amp, gib, largest):
         return {"variant": variant, "amp": amp, "cap_gib": gib, "largest_batch": largest, "memory_mode": False}
@@ -201,6 +214,9 @@ def test_the_table_is_rendered_from_the_results_with_the_hours_of_the_papers_sch
     assert "| T4 (Colab's free GPU) (15 GiB, no bf16) | fp16 autocast + GradScaler | 2 | 3 |" in text
     assert "| A100 40 GB (Colab) (40 GiB) | nothing measured fitted |" in text
     assert "emulated" in text and "not that card's" in text
+    vgg_hours = images / (20.0 * 8 ** 0.5) / 3600
+    assert (f"(its cost, not its values: its weights could not be had here), bf16 autocast at batch 8 ran at 56.6 "
+            f"images/s on the NVIDIA H100 80GB HBM3: {vgg_hours:.1f} hours") in text
 
 
 def test_without_a_gpu_run_the_table_says_only_that(tmp_path):

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..losses import PerceptualLoss
 from ..masks import as_one_hot
 from .config import resolve_config
 from .run import Run, setup_run
@@ -65,10 +66,12 @@ def write_synthetic_split(folder: Path, classes: int, size: int, count: int = 2)
     return folder
 
 
-def timing_run(preset: str, work_dir: str | Path, **overrides: Any) -> Run:
+def timing_run(preset: str, work_dir: str | Path, untrained_vgg: bool = False, **overrides: Any) -> Run:
     """A run of ``preset`` with ``overrides`` (TrainConfig keys), built by :func:`setup_run` in
     ``work_dir`` and never saved. VGG19 is used only if its weights are cached (no download: the
-    stated L1 fallback otherwise); the data is a synthetic split of the model's class count."""
+    stated L1 fallback otherwise), or, with ``untrained_vgg``, with random weights in its place: the
+    perceptual term's cost without its download (the loss values mean nothing). The data is a
+    synthetic split of the model's class count."""
     work_dir = Path(work_dir)
     cfg = resolve_config(preset, overrides={"vgg_download": False, "progress": False, **overrides,
                                             "out_dir": str(work_dir / "run")})
@@ -76,7 +79,17 @@ def timing_run(preset: str, work_dir: str | Path, **overrides: Any) -> Run:
     data = work_dir / f"data_{mcfg.num_classes}x{mcfg.image_size}"
     if not (data / "labels").is_dir():
         write_synthetic_split(data, mcfg.num_classes, max(mcfg.image_size, cfg.load_size or 0))
-    return setup_run(resolve_config(preset, overrides={**cfg.to_dict(), "data": str(data), "augment": False}))
+    run = setup_run(resolve_config(preset, overrides={**cfg.to_dict(), "data": str(data), "augment": False}))
+    if untrained_vgg and run.perceptual is None and cfg.lambda_vgg > 0 and cfg.stage == "reconstruction":
+        run.perceptual = PerceptualLoss(pretrained=False).to(run.device)
+        run.l1_weight = cfg.lambda_l1  # the perceptual term is there: no L1 stands in for it
+    return run
+
+
+def perceptual_in_use(run: Run) -> str:
+    """``run.perceptual_kind``, saying so when VGG19's weights are random (:func:`timing_run`)."""
+    untrained = run.perceptual is not None and not run.perceptual.pretrained
+    return run.perceptual_kind + (" with untrained weights (its cost only)" if untrained else "")
 
 
 def compile_run(run: Run, **options: Any) -> None:
