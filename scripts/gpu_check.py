@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # ca2sis_lib from this checkout, installed or not (a bare CUDA machine)
+    sys.path.insert(0, str(ROOT))
 JOBS = ROOT / "scripts" / "gpu_check_jobs.py"
 DOC = ROOT / "docs" / "performance.md"
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_check.json"

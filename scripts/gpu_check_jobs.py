@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from ca2sis_lib.training.step_timer import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ca2sis_lib from this checkout
+from ca2sis_lib.training.step_timer import (  # noqa: E402
     GIB,
     PeakMemory,
     TrainingStep,
@@ -207,6 +208,10 @@ class CapTrial:
             used = reading["peak_gib"] - (reading["base_gib"] if self.device.type != "cuda" else 0)
             fits = self.device.type == "cuda" or used * GIB <= self.limit
         except torch.cuda.OutOfMemoryError:
+            fits, used = False, None
+        except RuntimeError as error:  # cuBLAS / cuDNN report a workspace they could not get in their own words
+            if not any(word in str(error) for word in ("ALLOC_FAILED", "out of memory", "CUDNN_STATUS")):
+                raise
             fits, used = False, None
         if not fits:  # drop what the failed step left: gradients, and the scaler's per-step state
             run.opt_g.zero_grad(set_to_none=True)
