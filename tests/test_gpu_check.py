@@ -86,6 +86,7 @@ def test_training_step_is_the_trainers_and_moves_both_networks(tmp_path):
         assert run.perceptual_kind in ("vgg19", "l1 (VGG19 weights unavailable)")  # never downloads
 
 
+@pytest.mark.slow
 def test_the_vgg19_terms_cost_is_timed_with_random_weights_never_downloaded(tmp_path):
     """Without cached VGG19 weights the trainer uses the stated L1 fallback; the timing run can put an
     untrained VGG19 in its place, for the term's cost (the paper's recipe), and says so."""
