@@ -13,7 +13,7 @@ RUN_STAMP    := $(VENV)/.installed-notebooks
 COURSE_STAMP := $(VENV)/.installed-notebooks+course
 STAMP        := $(VENV)/.installed-notebooks+course+test
 
-.PHONY: run test lint strip student bench checkpoints clean colab book inspector
+.PHONY: run test lint strip student bench checkpoints clean colab book explorer inspector
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ colab: $(RUN_STAMP)
 ## make book: the course site from the executed notebooks of `make run` (outputs/) and docs/ -> _build/site
 book: $(COURSE_STAMP)
 	$(PY) scripts/build_site.py --executed outputs --out _build/site
+
+## make explorer: the site's in-browser explorer alone -> _build/explorer (serve it: python -m http.server -d _build)
+explorer: $(STAMP)
+	$(PY) scripts/build_explorer.py --out _build/explorer
 
 ## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866]: the attention inspector and the
 ## style-and-shape editor as a web app without code (Voila), on the shipped toy model by default; the

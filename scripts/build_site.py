@@ -40,6 +40,7 @@ import nbformat
 from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_explorer import build_explorer  # noqa: E402
 from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, read_student_location, repo_url  # noqa: E402
 from make_student import student_cell  # noqa: E402
 
@@ -67,6 +68,8 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
             return match[0]  # absolute URL, mailto:, or site-absolute
         resolved = (source.parent / target).resolve()
         if resolved in site_files or not resolved.is_relative_to(ROOT) or not resolved.exists():
+            return match[0]
+        if resolved.is_relative_to(ROOT / "docs"):  # staged with the pages (an image, say): it stays on the site
             return match[0]
         kind = "tree" if resolved.is_dir() else "blob"
         url = f"{repo_url(repo)}/{kind}/{branch}/{resolved.relative_to(ROOT).as_posix()}"
@@ -184,6 +187,7 @@ def build(executed_dir: Path, out: Path, with_solutions: bool = False) -> Path:
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>CA²-SIS course</title>'
             '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
             '<body><a href="docs/index.html">CA²-SIS course</a></body></html>\n')
+        build_explorer(site.path / "explorer")  # the in-browser explorer (scripts/build_explorer.py): static files
     print(f"site with {len(staged)} notebooks: {site.path / 'index.html'}")
     return site.path
 
