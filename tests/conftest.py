@@ -1,3 +1,4 @@
+import functools
 import importlib.util
 import os
 import sys
@@ -92,6 +93,12 @@ def error_outputs(executed: Path) -> list[str]:
     return found
 
 
+@functools.cache
+def notebook_runner() -> ModuleType:
+    """scripts/notebook_runner.py (course tooling: papermill is an extra, so it is not in the package), loaded once."""
+    return load_script("scripts/notebook_runner.py")
+
+
 class SmokeRuns:
     """Notebooks executed in SMOKE mode, at most once per test session, laid out as `make run` lays them:
     ``<root>/<name>.ipynb`` (executed copy) and ``<root>/<name>/`` (figures, metrics.json). Each runs in
@@ -103,7 +110,7 @@ class SmokeRuns:
         self.failures: dict[str, BaseException] = {}
 
     def run(self, notebook: Path) -> Path:
-        from ca2sis_lib.notebook_runner import execute
+        execute = notebook_runner().execute
 
         executed = self.root / notebook.name
         if notebook.name in self.failures:

@@ -78,3 +78,22 @@ def test_runtime_ranges_admit_colabs_versions_and_python():
     tested = {f"{sys.version_info.major}.{sys.version_info.minor}", colab_python}
     classified = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if re.search(r"Python :: 3\.\d+$", c)}
     assert classified == tested, f"the classifiers name {classified}; the tests run on {tested}"
+
+
+COURSE_TOOLS = {"papermill", "nbformat", "nbclient", "nbconvert", "nbgrader", "sphinx", "myst_nb", "voila",
+                "jupyterlab", "pytest", "playwright", "hypothesis", "ruff"}
+
+
+def test_the_package_imports_no_course_tool():
+    """`pip install ca2sis_lib` (Colab) brings only the runtime dependencies, so no module of the package may
+    import a tool of the extras: course tooling (the papermill runner, the site, the student versions) lives
+    in scripts/."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "ca2sis_lib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in COURSE_TOOLS]
+    assert not found, f"the installable package imports course tools: {found}"
