@@ -20,6 +20,7 @@ from torch import Tensor
 
 NOT_YET, CORRECT, WRONG, ERROR = "not yet", "correct", "wrong", "error"
 _STATUS: dict[str, str] = {}
+_PASSED: dict[str, Callable] = {}  # exercise -> the student's function its last check found correct
 
 
 class Mismatch(Exception):
@@ -49,8 +50,14 @@ def statuses() -> dict[str, str]:
     return dict(_STATUS)
 
 
+def passed(name: str) -> Callable | None:
+    """The student's function for exercise ``name`` if its last check found it correct, else None."""
+    return _PASSED.get(name)
+
+
 def reset() -> None:
     _STATUS.clear()
+    _PASSED.clear()
 
 
 def _report(name: str, status: str, message: str, strict: bool, quiet: bool) -> bool:
@@ -65,6 +72,7 @@ def _report(name: str, status: str, message: str, strict: bool, quiet: bool) -> 
 def run_check(name: str, student: Callable, cases: Callable[[], Sequence[Case]], strict: bool = False,
               quiet: bool = False) -> bool:
     """Run ``cases()`` (built lazily, under a fixed seed) against ``student``; print and record the verdict."""
+    _PASSED.pop(name, None)  # a new answer is checked: the last verdict no longer holds
     if not callable(student):
         return _report(name, ERROR, f"✗ {name}: expected a function, got {type(student).__name__}", strict, quiet)
     with torch.random.fork_rng(devices=[]):
@@ -88,6 +96,7 @@ def run_check(name: str, student: Callable, cases: Callable[[], Sequence[Case]],
                 if hint:  # a hint the case attached to the crash (see attach_hint)
                     message += f" — {hint}"
                 return _report(name, ERROR, message, strict, quiet)
+    _PASSED[name] = student
     return _report(name, CORRECT, f"✓ {name}: correct ✓ ({len(case_list)} cases)", strict, quiet)
 
 

@@ -8,7 +8,8 @@
     build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
 Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, tables), ``figures`` (matplotlib),
-``inspector`` and ``editor`` (ipywidgets, imported only when an app is built).
+``panels`` (a grid of pictures, a map with its colour bar, a class legend), ``inspector`` and
+``editor`` (ipywidgets, imported only when an app is built).
 """
 
 from ..masks import colour_labels  # re-exported: notebooks draw masks through viz
@@ -33,6 +34,7 @@ from .figures import (
     to_rgb,
 )
 from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
+from .panels import as_picture, class_legend, draw_map, image_grid
 from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
 
 __all__ = [
@@ -45,14 +47,18 @@ __all__ = [
     "StyleShapeEditor",
     "agreement_summary",
     "agreement_table",
+    "as_picture",
     "auroc",
     "average_ranks",
     "build_editor",
     "build_inspector",
+    "class_legend",
     "clean",
     "colour_labels",
     "default_palette",
+    "draw_map",
     "figure_to_png",
+    "image_grid",
     "iou",
     "layer_at_resolution",
     "new_figure",
