@@ -10,7 +10,7 @@ Two blocks of ``docs/claims.md`` are generated, each between a pair of marker co
                          "interval_verdict": "agrees", "exceptions": ["mouth"]}, ...}
 
   (``interval_verdict`` and ``exceptions`` are optional: the verdict column then says what the
-  interval alone says beside a failed level, and for which classes the claim does not hold.)
+  interval alone says beside a failed level, and for which classes an agreement does not hold.)
 
   Keys are a claim ID of docs/claims.md (``C1`` … ``C8``), optionally with a letter or a dotted
   number when one claim is tested by several measurements (``C1a``, ``C1b``, ``C6.2``).
@@ -106,11 +106,12 @@ def _cell(text: str) -> str:
 
 
 def _verdict(entry: Mapping[str, Any]) -> str:
-    """'**agrees**, not for mouth' or '**level fails** (interval: inconclusive)': the verdict and what qualifies it."""
+    """'**agrees**, not for mouth' or '**level fails** (interval: inconclusive)': the verdict and what qualifies it
+    (the classes going the other way qualify an agreement; the sentence lists them under any verdict)."""
     text = f"**{entry['verdict']}**"
     if entry["verdict"] == "level fails" and "interval_verdict" in entry:
         text += f" (interval: {entry['interval_verdict']})"
-    if entry.get("exceptions"):
+    if entry["verdict"] == "agrees" and entry.get("exceptions"):
         text += f", not for {', '.join(entry['exceptions'])}"
     return text
 

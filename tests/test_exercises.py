@@ -139,6 +139,12 @@ def test_later_cells_use_the_students_function_only_once_its_check_passes(capsys
         exercises.yours_or_library("auroc")
     for name, library in LIBRARY.items():  # the fallback is what the check compares with: it passes the check
         assert getattr(exercises, f"check_{name}")(library, quiet=True), name
+    state = torch.random.get_rng_state()  # and it leaves the notebook's random draws alone (02's later examples)
+    LIBRARY["spade_denorm"](torch.randn(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4))
+    assert not torch.equal(state, torch.random.get_rng_state())  # the inputs above drew from it ...
+    state = torch.random.get_rng_state()
+    LIBRARY["spade_denorm"](*(torch.ones(2, 3, 4, 4),) * 3)
+    assert torch.equal(state, torch.random.get_rng_state())  # ... the library's function did not
     exercises.reset()
 
 

@@ -33,7 +33,7 @@ def test_verdicts_are_rendered_in_claim_order_with_their_intervals():
 def test_a_failed_level_and_the_classes_a_claim_misses_are_in_the_verdict_column():
     metrics = {"pairs": 100, "claims": {
         "C1a": entry(verdict="agrees", exceptions=["mouth"]),
-        "C1b": entry(verdict="level fails", interval_verdict="inconclusive"),
+        "C1b": entry(verdict="level fails", interval_verdict="inconclusive", exceptions=["cloth"]),
         "C5": entry(verdict="agrees", interval_verdict="agrees", exceptions=[])}}
     rows = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in qc.render_verdicts(metrics).splitlines()
             if re.match(r"\| C\d", row)}

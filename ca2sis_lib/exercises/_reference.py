@@ -32,7 +32,8 @@ def colours_to_ids(rgb: np.ndarray, palette: list[tuple[int, int, int]]) -> np.n
 
 def spade_denorm(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
     """SPADE's arithmetic with γ, β given: the library layer's parameter-free BatchNorm in training mode."""
-    layer = SPADE(x.shape[1], 2, hidden=1).train()
+    with torch.random.fork_rng(devices=[]):  # building the layer draws its unused conv weights: not from our caller
+        layer = SPADE(x.shape[1], 2, hidden=1).train()
     return layer.normalize(x) * (1 + gamma) + beta
 
 
