@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from conftest import error_outputs
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -291,7 +292,8 @@ def test_notebook_conventions(path: Path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_smoke_mode(path: Path, smoke_runs):
     # executed once per session (conftest.SmokeRuns, SMOKE=True); the site test renders the same executed copies
-    smoke_runs.run(path)
+    executed = smoke_runs.run(path)
+    assert not error_outputs(executed), f"{path.name} shows errors:\n" + "\n".join(error_outputs(executed))
     out_dir = smoke_runs.root / path.stem
     metrics = json.loads((out_dir / "metrics.json").read_text())
     # other JSON tables a notebook writes (e.g. 02's results.json) are checked too

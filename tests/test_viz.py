@@ -381,5 +381,4 @@ def test_inspector_app_widgets_drive_the_inspector(model, samples, tmp_path):
     app.export_button.click()
     assert (tmp_path / "view.png").read_bytes().startswith(PNG_SIGNATURE)
     assert "saved" in app.status.value
-    assert app.export(tmp_path / "view.svg").read_text().lstrip().startswith("<?xml")
-    assert "application/vnd.jupyter.widget-view+json" in app._repr_mimebundle_()
+    assert app.export("view.svg").read_text().lstrip().startswith("<?xml")
