@@ -313,7 +313,7 @@ def _max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
 # -- notebook 03 with papermill --------------------------------------------------------------------------
 def job_notebook(plan: dict[str, Any], work: Path, name: str, parameters: dict[str, Any], outdir: str,
                  **_: Any) -> None:
-    from ca2sis_lib.notebook_runner import execute
+    from notebook_runner import execute  # scripts/notebook_runner.py, beside this file (course tooling)
 
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -225,11 +225,10 @@ def run_all_and_wait(page, name: str, selector: str, port: int, token: str, dead
     page.wait_for_function("() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                            " && Jupyter.notebook.kernel.is_connected()", timeout=deadline.ms(120))
     page.evaluate("() => Jupyter.notebook.execute_all_cells()")
-    page.wait_for_function(f"""() => document.querySelector('{selector} img.widget-image[src]')
-        || document.querySelector('.output_error') || (Jupyter.notebook.kernel_busy === false
+    # wait for the whole notebook (its later cells drive the app too), or for an error
+    page.wait_for_function("""() => document.querySelector('.output_error') || (Jupyter.notebook.kernel_busy === false
             && Jupyter.notebook.get_cells().every(c => c.cell_type !== 'code' || c.input_prompt_number !== '*')
-            && document.querySelectorAll('.output_area').length > 3 && !document.querySelector('{selector}'))""",
-                           timeout=deadline.ms(600))
+            && document.querySelectorAll('.output_area').length > 3)""", timeout=deadline.ms(600))
     errors = page.locator(".output_error").all_inner_texts()
     assert not errors, f"{name}: error output in the page:\n" + "\n".join(e[-1500:] for e in errors)
     assert page.locator(f"{selector} img.widget-image").count() == 1, f"{name}: the app did not render"

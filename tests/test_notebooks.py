@@ -275,7 +275,7 @@ def test_notebook_conventions(path: Path):
         f"{path.name} has committed outputs: strip them (make strip)"
     )
     first = code[0].source
-    assert "google.colab" in first and "pip" in first and "environment_report" in first, (
+    assert "google.colab" in first and "colab_setup import install" in first and "environment_report" in first, (
         "the first code cell must detect Colab, install the package there and print the environment"
     )
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]

@@ -28,6 +28,14 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 build_site = load_script("scripts/build_site.py")
 colab = load_script("scripts/colab.py")
 
+
+def setup_cell():
+    """A notebook's first code cell as build_site expects it: (the set-up block, then) an import of ca2sis_lib."""
+    import nbformat
+
+    return nbformat.v4.new_code_cell("from ca2sis_lib.notebook import environment_report\nenvironment_report()")
+
+
 BROKEN_IMAGES_JS = """async () => {
     const images = Array.from(document.images);
     images.forEach((img) => { img.loading = 'eager'; });
@@ -58,7 +66,7 @@ def test_site_holds_every_notebook_and_page(site: Path):
         assert "YOUR CODE HERE" in page and "BEGIN SOLUTION" not in page, f"{notebook.stem}: a solution is on the site"
         assert "A quick run." in page, f"{notebook.stem}: a smoke run's page has no banner saying so"
         # the Colab set-up code is folded (MyST-NB's hide-input): the page opens on its question
-        setup = re.search(r'<div class="([^"]*)"[^>]*>\s*<details class="hide above-input">', page)
+        setup = re.search(r'<div class="([^"]*)"[^>]*>\s*<details class="[^"]*\bhide above-input">', page)
         assert setup and "tag_hide-input" in setup[1], f"{notebook.stem}: the set-up cell is not folded"
         assert page.index("tag_hide-input") > page.index("<h1"), f"{notebook.stem}: the set-up comes before the title"
     for page in site.rglob("*.html"):  # the site is self-contained: nothing is loaded from elsewhere
@@ -77,7 +85,7 @@ def test_the_site_hides_solutions_unless_asked_and_marks_smoke_runs(tmp_path: Pa
     plain.outputs = [nbformat.v4.new_output("stream", text="1\n")]
     verdicts = nbformat.v4.new_code_cell("print(exercises.statuses())")
     verdicts.outputs = [nbformat.v4.new_output("stream", text="{'f': 'correct'}\n")]
-    nb = nbformat.v4.new_notebook(cells=[solution, verdicts, plain],
+    nb = nbformat.v4.new_notebook(cells=[setup_cell(), solution, verdicts, plain],
                                   metadata={"papermill": {"parameters": {"SMOKE": True}}})
     executed = tmp_path / "00_anatomy_of_ca2sis.ipynb"
     nbformat.write(nb, executed)
@@ -129,11 +137,11 @@ def test_the_students_site_drops_every_output_that_shows_the_verdicts(tmp_path: 
     numbers = nbformat.v4.new_code_cell("print(shown_metrics(metrics))")
     numbers.outputs = [nbformat.v4.new_output("stream", text="{'steps': 4}\n")]
     executed = tmp_path / "00_anatomy_of_ca2sis.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[shown, printed, numbers]), executed)
+    nbformat.write(nbformat.v4.new_notebook(cells=[setup_cell(), shown, printed, numbers]), executed)
     for with_solutions in (False, True):
         staged = tmp_path / f"staged_{with_solutions}.ipynb"
         build_site.stage_notebook(executed, staged, set(), "owner/name", "main", with_solutions)
-        cells = [c for c in nbformat.read(staged, as_version=4).cells if c.cell_type == "code"]
+        cells = [c for c in nbformat.read(staged, as_version=4).cells if c.cell_type == "code"][1:]  # after set-up
         assert [bool(c.outputs) for c in cells] == [with_solutions, with_solutions, True]
 
 
