@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ca2sis_lib.data.check import DataError, check_same_size, pair_files, read_image, read_label
+from ca2sis_lib.data.check import DataError, pair_files, read_pair
 from ca2sis_lib.data.common import make_item, read_dataset_info
 
 
@@ -151,10 +151,8 @@ class SegmentationFolder(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The untransformed pair: uint8 image (H, W, 3) and int64 labels (H, W), both validated."""
         _, image_path, label_path = self.pairs[index]
-        label = read_label(label_path, self.num_classes, self.ignore_index, self.label_colors, self.ignore_color)
-        image = read_image(image_path)
-        check_same_size(image, label, image_path, label_path)
-        return image, label
+        return read_pair(image_path, label_path, self.num_classes, self.ignore_index, self.label_colors,
+                         self.ignore_color)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, label = self.transform(*self.load(index))
