@@ -38,6 +38,7 @@ import pickle
 import re
 import sys
 import threading
+import types
 import warnings
 from collections.abc import Iterator
 
@@ -89,12 +90,19 @@ _WARNED_AT: set[tuple[str, int]] = set()
 _WARNED_LOCK = threading.Lock()
 
 
+def outside_caller() -> tuple[types.FrameType | None, int]:
+    """For the function that calls this one and then ``warnings.warn``: the first frame outside
+    ca2sis_lib and torch that led to it, and the ``stacklevel`` that points the warning there."""
+    frame, level = sys._getframe(2), 2  # stacklevel 2: the caller of the function that warns
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return frame, level
+
+
 def warn_once_per_call_site(message: str, category: type[Warning] = InputWarning) -> None:
     """Warn once for each line outside ca2sis_lib (and torch) that led here; later calls from that
     line stay silent, whatever their message (which may name different values)."""
-    frame, level = sys._getframe(1), 2  # stacklevel 2: the function that called this one
-    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
-        frame, level = frame.f_back, level + 1
+    frame, level = outside_caller()
     site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
     with _WARNED_LOCK:
         if site in _WARNED_AT:

@@ -1,10 +1,13 @@
 import importlib.util
+import json
 import os
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 CELL_TIMEOUT_S = int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420"))  # per notebook cell, in smoke mode
 
@@ -37,6 +40,25 @@ def load_script(relative_path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_folder_dataset(split: Path, count: int = 10, seed: int = 0, classes: int = 12) -> Path:
+    """``count`` image/label PNG pairs of 72x88 (so the 64x64 crop has room to move) and a
+    dataset.json with left/right class pairs (so a flip also swaps ids), as a user would prepare them."""
+    rng = np.random.default_rng(seed)
+    (split / "images").mkdir(parents=True)
+    (split / "labels").mkdir()
+    colours = rng.integers(0, 256, (classes, 3))
+    for i in range(count):
+        label = np.zeros((72, 88), np.uint8)
+        for k in range(1, classes):
+            y, x, h, w = rng.integers(0, 60), rng.integers(0, 76), rng.integers(6, 24), rng.integers(6, 24)
+            label[y:y + h, x:x + w] = k
+        image = np.clip(colours[label] * 0.8 + rng.integers(0, 50, (72, 88, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(split / "images" / f"{i:03d}.png")
+        Image.fromarray(label).save(split / "labels" / f"{i:03d}.png")
+    (split.parent / "dataset.json").write_text(json.dumps({"num_classes": classes, "lr_pairs": [[3, 4], [5, 6]]}))
+    return split
 
 
 class SmokeRuns:
