@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint strip student bench checkpoints clean colab book inspector
+.PHONY: run test lint strip student bench checkpoints clean colab book explorer inspector
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,10 @@ strip: $(STAMP)
 student: $(STAMP)
 	$(PY) scripts/make_student.py --out student
 
+## make clean: remove what the tools made; student/ only if every notebook in it is as make student wrote it
 clean:
-	rm -rf outputs _build student .pytest_cache .ruff_cache
+	rm -rf outputs _build .pytest_cache .ruff_cache
+	test ! -e student || $(PY) -m ca2sis_lib.owned_folder remove student --tool scripts/make_student.py
 
 ## make colab REPO=owner/name [BRANCH=main]: set where the repository lives (pyproject.toml [project.urls])
 ## and write it into every notebook's first cell and Colab badge, README.md and docs/
@@ -43,6 +45,10 @@ colab: $(STAMP)
 ## make book: the course site from the executed notebooks of `make run` (outputs/) and docs/ -> _build/site
 book: $(STAMP)
 	$(PY) scripts/build_site.py --executed outputs --out _build/site
+
+## make explorer: the site's in-browser explorer alone -> _build/explorer (serve it: python -m http.server -d _build)
+explorer: $(STAMP)
+	$(PY) scripts/build_explorer.py --out _build/explorer
 
 ## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866]: the attention inspector and the
 ## style-and-shape editor as a web app without code (Voila), on the shipped toy model by default; the

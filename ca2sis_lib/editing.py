@@ -24,6 +24,7 @@ must have one batch size): a bad input raises :class:`~ca2sis_lib.checks.InputEr
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -32,6 +33,7 @@ from torch import Tensor
 
 from .checks import InputError, check_batch, check_positive_int
 from .masks import classes_present, labels_to_one_hot
+from .models.factory import random_mapping_reason
 from .models.interface import SemanticGenerator, is_cross_attention, model_device
 
 Classes = int | Sequence[int]  # class ids; a single int is one class (see _class_ids)
@@ -285,6 +287,9 @@ def generate_from_noise(model: SemanticGenerator, mask: Tensor, num_samples: int
     if not is_cross_attention(model):
         raise InputError("noise-driven generation needs the CA²-SIS mapping network")
     check_positive_int(num_samples, "num_samples")
+    if random_mapping_reason(model):
+        warnings.warn(f"these samples come from a RANDOM mapping network, not a trained one: "
+                      f"{random_mapping_reason(model)}", stacklevel=2)
     one_hot = _one_hot(model, mask)
     present = classes_present(one_hot)  # (B, K)
     tokens = model.embed_mask(one_hot)

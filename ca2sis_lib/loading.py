@@ -14,7 +14,7 @@ from torch import nn
 
 from .checkpoint_io import CheckpointReadError, check_weights, load_checkpoint, require_keys
 from .checks import unreadable_checkpoint_reason
-from .models.factory import generator_from_config_dict
+from .models.factory import generator_from_config_dict, mark_random_mapping
 from .segmenter import FORMAT as SEGMENTER_FORMAT
 from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
 
@@ -27,6 +27,10 @@ def load_generator(path: str | Path, use_ema: bool = True, map_location: str = "
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
     check_weights(model, weights, path)
     model.load_state_dict(weights)
+    if state["family"] == "ca2sis" and (state.get("train_config") or {}).get("stage", "reconstruction") != "mapping":
+        mark_random_mapping(model, f"{path} is a reconstruction-stage checkpoint, which never trains the mapping "
+                                   f"network; train it: python -m ca2sis_lib.train --preset toy-mapping --set "
+                                   f"pretrained={path} --out <folder>")
     return model.eval()
 
 

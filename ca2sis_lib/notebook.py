@@ -69,6 +69,33 @@ def write_metrics(out_dir: str | Path, metrics: dict[str, Any], name: str = "met
 
 
 # -- parameter checks (the line after a notebook's parameters cell) ----------------------------------
+def _has_type(value: Any, kind: type) -> bool:
+    """``isinstance``, except that True/False is no number and an int is a float (as in type hints)."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, kind) or (kind is float and isinstance(value, int))
+
+
+def check_parameters(namespace: dict[str, Any]) -> None:
+    """Check each parameter the parameters cell declares (``NUM_SAMPLES: int = 8``) against its type, as
+    papermill or a person may have replaced it (``-r NUM_SAMPLES eight`` passes the text "eight").
+
+    Call it first in the cell after the parameters: ``check_parameters(globals())``. One ``TypeError``
+    names every parameter of the wrong type, its value and the type its line declares.
+    """
+    declared = namespace.get("__annotations__") or {}
+    if not declared:
+        raise RuntimeError("check_parameters(globals()) found no declared parameters (lines `NAME: type = value`): "
+                           "call it after the notebook's parameters cell has run")
+    wrong = [f"{name}={namespace[name]!r} is {type(namespace[name]).__name__}, not {kind.__name__}"
+             for name, kind in declared.items()
+             if isinstance(kind, type) and name in namespace and not _has_type(namespace[name], kind)]
+    if wrong:
+        raise TypeError(f"notebook parameter{'s' if len(wrong) > 1 else ''} of the wrong type: {'; '.join(wrong)}. "
+                        "Fix: give each the type its line in the parameters cell declares (papermill: -p NAME VALUE "
+                        "passes numbers and True/False as such, -r passes text)")
+
+
 def choose(name: str, value: Any, valid: Any) -> Any:
     """Return ``value`` when it is one of ``valid``; otherwise one clear error listing what is valid.
 

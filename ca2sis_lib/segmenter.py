@@ -26,7 +26,7 @@ from .checkpoint_io import load_checkpoint, save_atomic, sha256, to_float, to_ha
 from .data.toy import toy_batch
 from .image_metrics import segmentation_scores
 from .models.interface import model_device
-from .shipped import SHIPPED_DIR, verify
+from .shipped import SHIPPED_DIR, check_replaceable, read_manifest, verify
 
 FORMAT = "ca2sis-toy-segmenter-v1"
 
@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    check_replaceable(out, "toy_segmenter")  # before training: only a toy_segmenter.pt an earlier run wrote is replaced
     torch.set_num_threads(args.threads)
     start = time.time()
     model, log = train_segmenter(steps=args.steps)
@@ -153,11 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             "test_miou": scores["miou"], "test_pixel_accuracy": scores["pixel_accuracy"],
             "iou_per_class": scores["iou_per_class"], "parameters": sum(p.numel() for p in model.parameters()),
             "train_minutes": (time.time() - start) / 60, "final_loss": log[-1]["loss"]}
-    out = Path(args.out)
     path = save_segmenter(model, out / "toy_segmenter.pt", info)
     write_run_files(out, args.steps, log)
     manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(out)
     manifest["toy_segmenter"] = {"file": path.name, "sha256": sha256(path), "family": "segmenter",
                                  "step": args.steps, "parts": ["segmenter"]}
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

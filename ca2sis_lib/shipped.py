@@ -19,15 +19,49 @@ from typing import Any
 from torch import nn
 
 from .checkpoint_io import check_weights, load_checkpoint, save_atomic, sha256, to_float, to_half
-from .models.factory import MAPPING_PREFIX, generator_from_config_dict, split_mapping
+from .models.factory import MAPPING_PREFIX, generator_from_config_dict, mark_random_mapping, split_mapping
+from .owned_folder import NotOurFolder
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 FORMAT = "ca2sis-generator-v1"
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """``folder/manifest.json`` (name -> {"file", "sha256", ...}), ``{}`` when there is none; a damaged
+    one is refused with how to restore it."""
     path = folder / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    fix = ("restore it (git checkout -- ca2sis_lib/weights/manifest.json in a clone, or reinstall ca2sis_lib)"
+           if folder.resolve() == SHIPPED_DIR else "restore it, or export the models again (make checkpoints)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}), so no model file there can be verified: {fix}") from None
+    entries_ok = isinstance(manifest, dict) and all(
+        isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str)
+        for e in manifest.values())
+    if not entries_ok:
+        raise ValueError(f"{path} is damaged: it must map each model's name to {{\"file\": ..., \"sha256\": ...}}, so "
+                         f"no model file there can be verified: {fix}")
+    return manifest
+
+
+def check_replaceable(dest: Path, name: str) -> None:
+    """Refuse to overwrite ``dest/<name>.pt`` unless it is the export ``manifest.json`` records for
+    ``name``, unchanged: an export replaces only its own files (ca2sis_lib.owned_folder's rule)."""
+    path = dest / f"{name}.pt"
+    if not path.exists():
+        return
+    entry = read_manifest(dest).get(name)
+    if entry is None or entry["file"] != path.name:
+        why = f"{dest / 'manifest.json'} does not list it as the export {name!r}"
+    elif sha256(path) != entry["sha256"]:
+        why = "it was changed since it was exported (its SHA-256 is not the one manifest.json records)"
+    else:
+        return
+    raise NotOurFolder(f"{path} exists and {why}: exporting would overwrite a file no export made. Fix: move it "
+                       "away (or restore it with git), then export again.")
 
 
 def export_generator(run_dir: str | Path, name: str, dest: str | Path = SHIPPED_DIR,
@@ -38,6 +72,7 @@ def export_generator(run_dir: str | Path, name: str, dest: str | Path = SHIPPED_
     stage run exports only ``mapping.*`` with ``parts=("mapping",)``.
     """
     run_dir, dest = Path(run_dir), Path(dest)
+    check_replaceable(dest, name)
     state = load_checkpoint(run_dir / "checkpoint.pt")
     weights = state["ema"] if state.get("ema") is not None else state["generator"]
     rest, mapping = split_mapping(weights)
@@ -51,7 +86,7 @@ def export_generator(run_dir: str | Path, name: str, dest: str | Path = SHIPPED_
     for source, target in (("log.csv", f"{name}.log.csv"), ("config.yaml", f"{name}.config.yaml")):
         if (run_dir / source).exists():
             shutil.copyfile(run_dir / source, dest / target)
-    manifest = _manifest(dest)
+    manifest = read_manifest(dest)
     manifest[name] = {"file": path.name, "sha256": sha256(path), "family": state["family"], "step": state["step"],
                       "parts": list(parts), **(extra or {})}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -66,10 +101,10 @@ def verify(path: str | Path) -> None:
     Anything else is refused; ``load_shipped_file(path, check=False)`` loads a file you trust unverified.
     """
     path = Path(path)
-    entry = next((e for e in _manifest(path.parent).values() if e["file"] == path.name), None)
+    entry = next((e for e in read_manifest(path.parent).values() if e["file"] == path.name), None)
     actual = sha256(path)
     if entry is None:
-        if any(e["sha256"] == actual for e in _manifest(SHIPPED_DIR).values()):
+        if any(e["sha256"] == actual for e in read_manifest(SHIPPED_DIR).values()):
             return  # an intact copy of a shipped file
         raise ValueError(
             f"{path.name} is not listed in {path.parent / 'manifest.json'} and its SHA-256 ({actual[:16]}…) matches "
@@ -102,6 +137,12 @@ def load_shipped_file(path: str | Path, check: bool = True, map_location: str = 
             verify(mapping_file)
         mapping = load_checkpoint(mapping_file, map_location=map_location)["weights"]
         model.load_state_dict(to_float(mapping), strict=False)
+    elif any(k.startswith(MAPPING_PREFIX) for k in missing):
+        fix = ("restore it (git checkout in a clone, or reinstall ca2sis_lib) or rebuild it with `make checkpoints "
+               f"ONLY={mapping_file.stem}`" if path.parent == SHIPPED_DIR
+               else f"export the mapping stage's run as {mapping_file.name} beside it")
+        mark_random_mapping(model, f"{path.name} holds no mapping network and {mapping_file.name} is not beside it; "
+                                   f"{fix}")
     return model.eval()
 
 

@@ -3,7 +3,7 @@
     python scripts/build_site.py --executed outputs --out _build/site     # what `make book` runs
 
 Nothing is executed: the notebooks are taken as ``make run`` left them in ``--executed``. The
-sources are staged in ``<out>-src`` mirroring the repository (``docs/``, ``notebooks/``), so the
+sources are staged in a temporary folder mirroring the repository (``docs/``, ``notebooks/``), so the
 relative links that work on GitHub work on the site too; links to other files of the repository
 become links to them on GitHub. The staging also swaps the Colab badge's image for a local copy
 and interactive widget outputs (which need a live kernel) for a note on how to run them.
@@ -13,6 +13,11 @@ as in the student versions (scripts/make_student.py), and a replaced cell's outp
 ``--with-solutions`` keeps them, for an instructors' copy that students cannot reach. A notebook
 executed in the quick setting (``SMOKE=True``) gets a banner saying that its numbers are a smoke
 run's, not the course's.
+
+``--out`` must be a new or empty folder, or a site this script built before: its contents are
+replaced only when every file in it is one the last build wrote, unchanged (ca2sis_lib.owned_folder);
+the input, a repository or a folder holding anything else is refused. The old site stays until the
+new one is built.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 
+from ca2sis_lib.owned_folder import NotOurFolder, claim
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_explorer import build_explorer  # noqa: E402
 from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, repo_url  # noqa: E402
 from make_student import student_cell  # noqa: E402
 
@@ -53,6 +62,8 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
             return match[0]  # absolute URL, mailto:, or site-absolute
         resolved = (source.parent / target).resolve()
         if resolved in site_files or not resolved.is_relative_to(ROOT) or not resolved.exists():
+            return match[0]
+        if resolved.is_relative_to(ROOT / "docs"):  # staged with the pages (an image, say): it stays on the site
             return match[0]
         kind = "tree" if resolved.is_dir() else "blob"
         url = f"{repo_url(repo)}/{kind}/{branch}/{resolved.relative_to(ROOT).as_posix()}"
@@ -116,7 +127,6 @@ def stage(executed_dir: Path, staging: Path, with_solutions: bool = False) -> li
         print(f"warning: not executed yet, left out of the site: {', '.join(missing)}")
     if not (ROOT / "docs" / "index.md").exists():
         raise SystemExit("docs/index.md (the landing page) is missing")
-    shutil.rmtree(staging, ignore_errors=True)
     (staging / "notebooks").mkdir(parents=True)
     pages = sorted((ROOT / "docs").glob("*.md"))
     site_files = {p.resolve() for p in pages} | {(ROOT / "notebooks" / p.name).resolve() for p in notebooks}
@@ -136,18 +146,26 @@ def stage(executed_dir: Path, staging: Path, with_solutions: bool = False) -> li
 
 
 def build(executed_dir: Path, out: Path, with_solutions: bool = False) -> Path:
-    staging = out.parent / f"{out.name}-src"
-    staged = stage(executed_dir.resolve(), staging, with_solutions)
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF_DIR), "-d", str(staging / ".doctrees"),
-           str(staging), str(out)]
-    subprocess.run(cmd, check=True)
-    (out / "index.html").write_text(  # the landing page lives at docs/index.html, as docs/index.md does in git
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>CA²-SIS course</title>'
-        '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
-        '<body><a href="docs/index.html">CA²-SIS course</a></body></html>\n')
-    print(f"site with {len(staged)} notebooks: {out / 'index.html'}")
-    return out
+    """Render the site into ``out`` (claimed as this script's folder: see the module docstring). The
+    staging copies and MyST-NB's copies of the notebooks live in a temporary folder, removed after."""
+    executed_dir = executed_dir.resolve()
+    with claim(out, "scripts/build_site.py", inputs=(executed_dir, ROOT)) as site, \
+            tempfile.TemporaryDirectory(prefix="ca2sis-site-") as work:
+        staging, html = Path(work) / "src", Path(work) / "html"  # MyST-NB writes beside html: work/jupyter_execute
+        staged = stage(executed_dir, staging, with_solutions)
+        cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF_DIR), "-d",
+               str(staging / ".doctrees"), str(staging), str(html)]
+        subprocess.run(cmd, check=True)
+        site.clear()  # only now: a failed build leaves the previous site as it was
+        for entry in html.iterdir():
+            shutil.move(entry, site.path / entry.name)
+        (site.path / "index.html").write_text(  # the landing page lives at docs/index.html, as docs/index.md in git
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>CA²-SIS course</title>'
+            '<meta http-equiv="refresh" content="0; url=docs/index.html"></head>'
+            '<body><a href="docs/index.html">CA²-SIS course</a></body></html>\n')
+        build_explorer(site.path / "explorer")  # the in-browser explorer (scripts/build_explorer.py): static files
+    print(f"site with {len(staged)} notebooks: {site.path / 'index.html'}")
+    return site.path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-solutions", action="store_true",
                         help="keep solutions and model answers (an instructors' site: never publish it to students)")
     args = parser.parse_args(argv)
-    build(Path(args.executed), Path(args.out).resolve(), args.with_solutions)
+    try:
+        build(Path(args.executed), Path(args.out), args.with_solutions)
+    except NotOurFolder as refusal:  # one line, no traceback: nothing was written or removed
+        sys.exit(f"build_site.py: {refusal}")
     return 0
 
 

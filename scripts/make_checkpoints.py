@@ -35,7 +35,7 @@ from ca2sis_lib.evaluate import class_mean_colour_oracle, evaluate_noise, evalua
 from ca2sis_lib.loading import load_model
 from ca2sis_lib.segmenter import load_segmenter
 from ca2sis_lib.segmenter import main as segmenter_main
-from ca2sis_lib.shipped import SHIPPED_DIR, export_generator, load_shipped_file
+from ca2sis_lib.shipped import SHIPPED_DIR, check_replaceable, export_generator, load_shipped_file
 from ca2sis_lib.train import main as train_main
 from ca2sis_lib.training.config import resolve_config
 
@@ -68,6 +68,8 @@ def main() -> int:
     parser.add_argument("--skip-training", action="store_true", help="export and evaluate finished runs only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    for name in args.only:  # before any training: an export replaces only the file an earlier export wrote
+        check_replaceable(SHIPPED_DIR, name)
     quality_path = SHIPPED_DIR / "quality.json"
     for name in args.only:
         start = time.time()

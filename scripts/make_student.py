@@ -11,6 +11,9 @@ a database or nbgrader itself:
 * a region between ``=== BEGIN MARK SCHEME ===`` and ``=== END MARK SCHEME ===`` (task cells) is deleted;
 * outputs and execution counts are stripped.
 
+``--out`` must be a new or empty folder or one this script made (ca2sis_lib.owned_folder); there it
+replaces only the notebooks it wrote, unchanged: a student notebook edited since stops it, named.
+
 A delimiter outside a cell marked as nbgrader solution (or grade) cell is an error, as in nbgrader.
 tests/test_exercises.py checks that nbgrader's `generate_assignment` gives the same cell sources.
 """
@@ -23,6 +26,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -91,12 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "student", help="folder for the student notebooks")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        nb = student_notebook(path)
-        nbformat.write(nb, args.out / path.name)
-        answers = sum(_nbgrader(c, "solution") for c in nb.cells)
-        print(f"{path.name}: {answers} answer cells -> {args.out / path.name}")
+    notebooks = {path.name: student_notebook(path) for path in paths}  # a bad source stops before any write
+    try:  # the folder must be new, empty or made by this script; a notebook a student changed there is kept
+        with claim(args.out, "scripts/make_student.py", inputs=[*paths, ROOT]) as folder:
+            folder.clear(notebooks)
+            for name, nb in notebooks.items():
+                nbformat.write(nb, folder.path / name)
+                answers = sum(_nbgrader(c, "solution") for c in nb.cells)
+                print(f"{name}: {answers} answer cells -> {folder.path / name}")
+    except NotOurFolder as refusal:
+        sys.exit(f"make_student.py: {refusal}")
     return 0
 
 

@@ -144,6 +144,16 @@ def _colours_red_only(rgb, palette):
     return np.vectorize(lambda r: reds.index(r))(rgb[..., 0])
 
 
+def _colours_channel_sum(rgb, palette):
+    sums = [sum(c) for c in palette]  # a colour by its R + G + B: two classes can share it
+    return np.vectorize(lambda total: sums.index(total))(rgb.astype(int).sum(-1))
+
+
+def _colours_red_green(rgb, palette):
+    keys = [tuple(c[:2]) for c in palette]  # blue never looked at
+    return np.array([[keys.index((int(r), int(g))) for r, g, _ in row] for row in rgb])
+
+
 def _colours_nearest(rgb, palette):
     distance = ((rgb[:, :, None].astype(int) - np.asarray(palette)[None, None]) ** 2).sum(-1)
     return distance.argmin(-1)
@@ -278,7 +288,8 @@ WRONG = {  # exercise -> (wrong answer, a phrase its feedback must contain)
     "embed_mask": [(_embed_keep_background, "dimension 1 (K')"), (_embed_bilinear, "which interpolation mode"),
                    (_embed_transposed, "column by column")],
     "to_one_hot": [(_one_hot_channels_last, "wrong order"), (_one_hot_ignores_ignore, "ignore label")],
-    "colours_to_ids": [(_colours_red_only, "share a red value"), (_colours_nearest, "raise a ValueError")],
+    "colours_to_ids": [(_colours_red_only, "share a red value"), (_colours_nearest, "raise a ValueError"),
+                       (_colours_channel_sum, "same channel sum"), (_colours_red_green, "differ only in blue")],
     "spade_denorm": [(_spade_without_one, "γ = 0 and β = 0"), (_spade_instance_norm, "wrong dimensions")],
     "class_cross_attention": [
         (lambda x, s, layer: _attention(x, s, layer, softmax_dim=-2), "over which axis did you take the softmax"),
@@ -308,6 +319,109 @@ def test_a_wrong_answer_is_rejected_with_a_hint(name, wrong, phrase, capsys):
     assert not ok and out.startswith("✗") and phrase in out, out
     with pytest.raises(exercises.ExerciseFailed):
         getattr(exercises, f"check_{name}")(wrong, strict=True, quiet=True)
+
+
+# -- what a student's function may do to the check ---------------------------------------------------
+def _first_data(args):
+    """The first tensor or array among the arguments (or inside a list of them)."""
+    for value in args:
+        for item in (value if isinstance(value, list) else [value]):
+            if isinstance(item, torch.Tensor | np.ndarray):
+                return item
+    return None
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "tensor_shapes"])  # its inputs are a config and an int
+def test_a_right_answer_that_changes_its_inputs_in_place_is_wrong(name, capsys):
+    """Only the editing checks noticed it: the others handed the student copies and never looked."""
+    right = solution(name)
+
+    def changes_its_input(*args):
+        answer = right(*args)
+        data = _first_data(args)
+        data += 1  # after the answer: the answer is right, the caller's data is not
+        return answer
+
+    ok, out = run(name, changes_its_input, capsys)
+    assert not ok and "in place" in out and exercises.statuses()[name] == exercises.WRONG, out
+
+
+@pytest.mark.parametrize("name, change, phrase", [
+    ("class_cross_attention", lambda args: args[2].to_q.weight.mul_(2), "its weights"),
+    ("embed_mask", lambda args: args[1].weight.zero_(), "its weights"),
+    ("swap_style_codes", lambda args: args[0].train(), "training mode"),
+    ("swap_shape_tokens", lambda args: args[0].register_forward_hook(lambda *a: None), "hooks"),
+])
+def test_a_right_answer_that_changes_the_model_it_was_given_is_wrong(name, change, phrase, capsys):
+    right = solution(name)
+
+    def student(*args):
+        answer = right(*args)
+        change(args)
+        return answer
+
+    ok, out = run(name, student, capsys)
+    assert not ok and phrase in out and "changed" in out, out
+
+
+def test_one_attempt_cannot_change_how_the_next_is_judged(capsys):
+    """The editing checks' model was cached: zeroing its weights made every image alike, so a wrong
+    answer was then judged correct."""
+    def zeroes_the_model(model, a, ma, b, mb, classes):
+        for p in model.parameters():
+            p.zero_()
+        return a
+
+    ok, out = run("swap_style_codes", zeroes_the_model, capsys)
+    assert not ok and "changed the model" in out, out
+    ok, out = run("swap_style_codes", _style_global, capsys)
+    assert not ok and "Every class took B's style" in out, out
+    assert run("swap_style_codes", solution("swap_style_codes"), capsys)[0]
+
+
+@pytest.mark.parametrize("name", ["spade_denorm", "attention_loss", "swap_style_codes"])
+def test_an_answer_on_another_device_is_named_as_such(name, capsys):
+    """Not "your function raised RuntimeError" from the check's own comparison."""
+    right = solution(name)
+    ok, out = run(name, lambda *args: right(*args).to("meta"), capsys)
+    assert not ok and "on the device 'meta'" in out and "raised" not in out, out
+    assert exercises.statuses()[name] == exercises.WRONG
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("a message that cannot be made")
+
+
+class _UnprintableIndexError(IndexError):  # the editing checks read an IndexError's message for a hint
+    def __str__(self):
+        raise RuntimeError("a message that cannot be made")
+
+
+class _UnprintableTypeError(TypeError):  # as does the AUROC check, for a TypeError
+    def __str__(self):
+        raise ValueError("a message that cannot be made")
+
+
+@pytest.mark.parametrize("name, error", [
+    ("spade_denorm", SystemExit(3)), ("auroc", SystemExit()), ("spade_denorm", _Unprintable()),
+    ("swap_style_codes", _UnprintableIndexError()), ("auroc", _UnprintableTypeError()),
+], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_exit_and_an_unprintable_exception_are_reported_not_raised(name, error, capsys):
+    def student(*args):
+        raise error
+
+    ok, out = run(name, student, capsys)
+    assert not ok and exercises.statuses()[name] == exercises.ERROR and type(error).__name__ in out, out
+    assert ("sys.exit()" in out) if isinstance(error, SystemExit) else ("message cannot be shown" in out)
+
+
+def test_the_interrupt_button_still_stops_a_check():
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        exercises.check_spade_denorm(interrupted, quiet=True)
 
 
 # -- student versions ----------------------------------------------------------------------------

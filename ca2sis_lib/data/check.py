@@ -19,7 +19,6 @@ label saw them upright), and read with its bit depth (a 16-bit image is scaled t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, read_dataset_info
+from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, check_palette, read_dataset_info, read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ID_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L", "1")  # PIL modes that hold one integer per pixel
@@ -269,6 +268,16 @@ def find_splits(root: str | Path) -> list[Path]:
     return [d for d in sorted(root.iterdir()) if d.is_dir() and is_split(d)] if root.is_dir() else []
 
 
+def read_label_colors(path: str | Path, num_classes: int) -> list[tuple[int, ...]]:
+    """The palette file of ``--label-colors``: a JSON list of one [R, G, B] per class, in class-id order,
+    no colour twice; a clear ValueError otherwise."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file; give a JSON file with one [R, G, B] per class, e.g. "
+                         "[[0, 0, 0], [255, 0, 0]]")
+    value = read_json(path, "write one [R, G, B] per class, e.g. [[0, 0, 0], [255, 0, 0]]")
+    return check_palette(value, str(path), num_classes, distinct=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.data.check", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a split (images/, labels/) or a dataset root with split sub-folders")
@@ -285,12 +294,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not splits:
         print(f"{args.dir}: no split found (expected images/ and labels/ here or in sub-folders)", file=sys.stderr)
         return 1
-    info = read_dataset_info(args.dir) or {}
+    try:
+        info = read_dataset_info(args.dir) or {}
+    except ValueError as error:  # a damaged dataset.json: one line naming it and the fix
+        print(error, file=sys.stderr)
+        return 1
     num_classes = args.num_classes if args.num_classes is not None else info.get("num_classes")
     if num_classes is None:
         parser.error("--num-classes is required (no dataset.json found)")
     ignore_index = args.ignore_index if args.ignore_index is not None else info.get("ignore_index")
-    colors = json.loads(Path(args.label_colors).read_text()) if args.label_colors else None
+    try:
+        colors = read_label_colors(args.label_colors, num_classes) if args.label_colors else None
+    except (OSError, ValueError) as error:
+        print(f"--label-colors: {error}", file=sys.stderr)
+        return 1
     failed = False
     for split in splits:
         report = check_split(split, num_classes, ignore_index, colors)

@@ -88,9 +88,82 @@ def write_dataset_info(root: str | Path, name: str, class_names: Sequence[str], 
 
 
 def read_dataset_info(folder: str | Path) -> dict[str, Any] | None:
-    """``dataset.json`` of ``folder`` or of its parent (so a split folder finds its dataset's info)."""
+    """``dataset.json`` of ``folder`` or of its parent (so a split folder finds its dataset's info),
+    checked (:func:`check_dataset_info`); None when there is none."""
     folder = Path(folder)
     for candidate in (folder / DATASET_INFO, folder.parent / DATASET_INFO):
         if candidate.is_file():
-            return json.loads(candidate.read_text())
+            return check_dataset_info(read_json(candidate, _dataset_info_fix(candidate)), candidate)
     return None
+
+
+def _dataset_info_fix(path: str | Path) -> str:
+    return (f"correct {path} (ca2sis_lib.data.common.write_dataset_info writes a valid one), or delete it and give "
+            "the settings as arguments")
+
+
+def read_json(path: str | Path, fix: str) -> Any:
+    """A JSON file's value; a file that is not JSON is a ValueError naming it, where it breaks, and ``fix``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}). Fix: {fix}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_palette(value: Any, what: str, count: int | None = None, distinct: bool = False) -> list[tuple[int, ...]]:
+    """``value`` (read from JSON) as one (R, G, B) triple of integers 0-255 per class, or a ValueError
+    naming ``what``, the first bad entry and the expected form; ``count``: the number of classes;
+    ``distinct``: no colour given twice (a colour mask could not tell those classes apart)."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of colours [R, G, B], one per class; got {type(value).__name__}")
+    for k, colour in enumerate(value):
+        if not (isinstance(colour, list | tuple) and len(colour) == 3 and all(_is_int(v) and 0 <= v <= 255
+                                                                               for v in colour)):
+            raise ValueError(f"{what}: colour {k} is {colour!r}; each colour is [R, G, B] with integers 0-255, "
+                             "e.g. [255, 0, 0]")
+    if count is not None and len(value) != count:
+        raise ValueError(f"{what} has {len(value)} colours for {count} classes: give one colour per class, in "
+                         "class-id order")
+    palette = [tuple(colour) for colour in value]
+    if distinct and len(set(palette)) < len(palette):
+        twice = next(c for c in palette if palette.count(c) > 1)
+        classes = [k for k, c in enumerate(palette) if c == twice]
+        raise ValueError(f"{what} gives the colour {list(twice)} to classes {classes}: a colour mask could not tell "
+                         "them apart; give each class its own colour")
+    return palette
+
+
+def check_dataset_info(info: Any, path: str | Path) -> dict[str, Any]:
+    """``info`` read from ``path`` (a dataset.json), if its entries have the types and sizes
+    :func:`write_dataset_info` gives them; else one ValueError listing what is wrong."""
+    fix = f"Fix: {_dataset_info_fix(path)}"
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} must hold a JSON object such as {{\"num_classes\": 12, \"class_names\": [...]}}, "
+                         f"not a {type(info).__name__}. {fix}")
+    k, names, problems = info.get("num_classes"), info.get("class_names"), []
+    if k is not None and not (_is_int(k) and k >= 1):
+        problems.append(f"num_classes is {k!r}, not a positive integer")
+        k = None
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        problems.append(f"class_names must be a list of names (strings), got {names!r:.60}")
+    elif names is not None and k is not None and len(names) != k:
+        problems.append(f"{len(names)} class_names for num_classes={k}")
+    if info.get("palette") is not None:
+        try:
+            check_palette(info["palette"], "palette", k)
+        except ValueError as error:
+            problems.append(str(error))
+    ignore = info.get("ignore_index")
+    if ignore is not None and not (_is_int(ignore) and ignore >= 0):
+        problems.append(f"ignore_index is {ignore!r}: give a label value (e.g. 255) or null")
+    pairs = info.get("lr_pairs")
+    if pairs is not None and not (isinstance(pairs, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(_is_int(c) and 0 <= c < (k or 256) for c in p) for p in pairs)):
+        problems.append(f"lr_pairs must be a list of [left class id, right class id] pairs, got {pairs!r:.60}")
+    if problems:
+        raise ValueError(f"{path}: {'; '.join(problems)}. {fix}")
+    return info

@@ -108,7 +108,8 @@ def _iou_case(mask: Tensor, heads: int, size: tuple[int, int]) -> Callable:
     expected = ref.argmax_iou(logits, mask)
 
     def run(student: Callable) -> None:
-        answer = call_student(student, logits.clone(), mask.clone(), received=describe_inputs(logits=logits, mask=mask),
+        answer = call_student(student, logits.clone(), mask.clone(), names=("logits", "mask"),
+                              received=describe_inputs(logits=logits, mask=mask),
                               advice="use torch operations on them, or convert them with .numpy() first")
         got = as_tensor(answer, "the IoU per class").double()
         check_shape(got, expected.shape, "the IoU per class", ("K classes",))
@@ -142,8 +143,8 @@ def _auroc_case(scores: np.ndarray, target: np.ndarray) -> Callable:
     no_ties = (ordinal[target].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
 
     def run(student: Callable) -> None:
-        answer = call_student(student, scores.copy(), target.copy(), received=describe_inputs(scores=scores,
-                                                                                               target=target),
+        answer = call_student(student, scores.copy(), target.copy(), names=("scores", "target"),
+                              received=describe_inputs(scores=scores, target=target),
                               advice="use NumPy operations on them, or convert them to tensors first")
         got = scalar(answer, "the AUROC")
         if same_number(got, expected, 1e-6):

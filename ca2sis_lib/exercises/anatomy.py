@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, as_tensor, check_shape, check_values, close, lazy, run_check
+from ._harness import Case, Mismatch, as_tensor, call_student, check_shape, check_values, close, lazy, run_check
 
 SHAPE_KEYS = ("one_hot", "styles", "tokens", "logits", "image")
 SHAPE_DIMS = {"one_hot": ("B", "K", "H", "W"), "styles": ("B", "K", "code"), "tokens": ("B", "K'", "L"),
@@ -31,7 +31,7 @@ def _shapes_case(config: ref.CA2SISConfig, batch: int) -> Callable:
     expected = ref.model_shapes(config, batch)
 
     def run(student: Callable) -> None:
-        got = student(config, batch)
+        got = call_student(student, config, batch, names=("config", "batch"))
         if not isinstance(got, dict):
             raise Mismatch(f"return a dict with the keys {SHAPE_KEYS}, got {type(got).__name__}")
         missing = [k for k in SHAPE_KEYS if k not in got]
@@ -69,7 +69,9 @@ def _embed_case(mask: torch.Tensor, resolution: int, exclude_background: bool, t
     linear.load_state_dict(embedder.linear.state_dict())
 
     def run(student: Callable) -> None:
-        got = as_tensor(student(mask.clone(), linear, resolution, exclude_background), "the tokens")
+        answer = call_student(student, mask.clone(), linear, resolution, exclude_background,
+                              names=("one_hot", "linear", "embed_resolution", "exclude_background"))
+        got = as_tensor(answer, "the tokens")
         check_shape(got, expected.shape, "the tokens", ("B", "K'", "L"))
         if close(got, expected):
             return

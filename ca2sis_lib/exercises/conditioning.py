@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, as_tensor, check_shape, check_values, close, lazy, run_check
+from ._harness import Case, Mismatch, as_tensor, call_student, check_shape, check_values, close, lazy, run_check
 
 
 def _spade_case(batch: int, channels: int, h: int, w: int) -> Callable:
@@ -21,7 +21,8 @@ def _spade_case(batch: int, channels: int, h: int, w: int) -> Callable:
         return (x - mean) / torch.sqrt(x.var(dims, keepdim=True, unbiased=unbiased) + 1e-5)
 
     def run(student: Callable) -> None:
-        got = as_tensor(student(x.clone(), gamma.clone(), beta.clone()), "the output")
+        answer = call_student(student, x.clone(), gamma.clone(), beta.clone(), names=("x", "gamma", "beta"))
+        got = as_tensor(answer, "the output")
         check_shape(got, expected.shape, "the output", ("B", "C", "H", "W"))
         if close(got, expected):
             return
@@ -65,7 +66,7 @@ def _attention_case(batch: int, pixels: int, channels: int, classes: int, style_
     weights = logits.softmax(dim=-1)  # (B, heads, N, K)
 
     def run(student: Callable) -> None:
-        result = student(x.clone(), styles.clone(), layer)
+        result = call_student(student, x.clone(), styles.clone(), layer, names=("x", "styles", "layer"))
         if not isinstance(result, tuple | list) or len(result) != 2:
             raise Mismatch("return two tensors: the output (B, N, C) and the attention weights (B, heads, N, K)")
         got_out, got_weights = as_tensor(result[0], "the output"), as_tensor(result[1], "the attention weights")

@@ -8,14 +8,16 @@ import numpy as np
 import torch
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, as_tensor, check_shape, check_values, lazy, run_check
+from ._harness import Case, Mismatch, as_tensor, call_student, check_shape, check_values, lazy, run_check
 
 
 def _one_hot_case(labels: torch.Tensor, classes: int, ignore_index: int | None = None) -> Callable:
     expected = ref.labels_to_one_hot(labels, classes, ignore_index)
 
     def run(student: Callable) -> None:
-        got = as_tensor(student(labels.clone(), classes, ignore_index), "the one-hot mask")
+        answer = call_student(student, labels.clone(), classes, ignore_index,
+                              names=("labels", "num_classes", "ignore_index"))
+        got = as_tensor(answer, "the one-hot mask")
         check_shape(got, expected.shape, "the one-hot mask", ("B", "K", "H", "W"))
         if not got.is_floating_point():
             raise Mismatch(f"the one-hot mask has dtype {got.dtype}; the models multiply it with float weights, "
@@ -51,21 +53,46 @@ def _colour_image(labels: np.ndarray, palette: list[tuple[int, int, int]]) -> np
     return np.asarray(palette, dtype=np.uint8)[labels]  # (H, W, 3)
 
 
+# Classes a partial comparison of colours cannot tell apart in PALETTE, and the hint for each
+CONFUSIONS = (
+    (lambda c: c[0], "Two classes in this palette share a red value: compare all three channels."),
+    (lambda c: c[:2], "Two classes in this palette differ only in blue: compare all three channels, not red and green "
+                      "alone."),
+    (sum, "Two classes in this palette have the same channel sum (one's channels are the other's in another order): "
+          "compare the channels themselves, not their sum."),
+)
+PALETTE = [(0, 0, 0), (230, 190, 160), (40, 90, 200), (200, 40, 60), (230, 40, 200), (200, 40, 120), (90, 200, 40)]
+# classes 1 and 4 share their red; 3 and 5 their red and green; 2 and 6 their channel sum (330)
+
+
+def _confusion_hints(got: torch.Tensor, labels: np.ndarray, palette: list[tuple[int, int, int]]) -> list[str]:
+    """The hint of each partial comparison (red only, red and green, the sum) that the student's map
+    follows: every pair of present classes it cannot tell apart gets one and the same id."""
+    present = [k for k in range(len(palette)) if (labels == k).any()]
+
+    def one_id(a: int, b: int) -> bool:
+        return len(torch.unique(got[torch.from_numpy((labels == a) | (labels == b))])) == 1
+
+    hints = []
+    for key, hint in CONFUSIONS:
+        alike = [(a, b) for a in present for b in present if a < b and key(palette[a]) == key(palette[b])]
+        if alike and all(one_id(a, b) for a, b in alike):
+            hints.append(hint)
+    return hints
+
+
 def _colour_case(labels: np.ndarray, palette: list[tuple[int, int, int]]) -> Callable:
     rgb = _colour_image(labels, palette)
     expected = torch.from_numpy(ref.colours_to_ids(rgb, palette))
 
     def run(student: Callable) -> None:
-        got = as_tensor(np.asarray(student(rgb.copy(), list(palette))), "the label map")
+        answer = call_student(student, rgb.copy(), list(palette), names=("rgb", "palette"))
+        got = as_tensor(answer if isinstance(answer, torch.Tensor) else np.asarray(answer), "the label map")
         check_shape(got, expected.shape, "the label map", ("H", "W"))
         if got.is_floating_point():
             raise Mismatch(f"the label map has dtype {got.dtype}; class ids are integers")
-        hints = []
-        red_only = torch.from_numpy(np.array([[next(k for k, c in enumerate(palette) if c[0] == r) for r in row]
-                                              for row in rgb[..., 0]]))
-        if torch.equal(got.long(), red_only) and not torch.equal(red_only, expected):
-            hints.append("Two classes in this palette share a red value: compare all three channels.")
-        check_values(got.long(), expected, "the label map", atol=0, hints=hints)
+        hints = [] if torch.equal(got.long(), expected) else _confusion_hints(got.long(), labels, palette)
+        check_values(got.long(), expected, "the label map", atol=0, hints=hints[:1])
 
     return run
 
@@ -73,10 +100,12 @@ def _colour_case(labels: np.ndarray, palette: list[tuple[int, int, int]]) -> Cal
 def _unknown_colour_case(labels: np.ndarray, palette: list[tuple[int, int, int]]) -> Callable:
     rgb = _colour_image(labels, palette)
     rgb[3, 4] = (rgb[3, 4].astype(int) + rgb[3, 5].astype(int)) // 2 + 1  # an antialiased edge pixel
+    if tuple(rgb[3, 4]) in palette:
+        raise RuntimeError(f"the blended colour {tuple(rgb[3, 4])} must be in no class")
 
     def run(student: Callable) -> None:
         try:
-            student(rgb.copy(), list(palette))
+            call_student(student, rgb.copy(), list(palette), names=("rgb", "palette"))
         except ValueError:
             return
         except NotImplementedError:
@@ -94,12 +123,11 @@ def check_colours_to_ids(student: Callable, strict: bool = False, quiet: bool = 
     """``colours_to_ids(rgb (H, W, 3) uint8, palette) -> (H, W) int`` that refuses unknown colours (medium)."""
     def cases() -> list[Case]:
         rng = np.random.default_rng(0)
-        palette = [(0, 0, 0), (230, 190, 160), (40, 90, 200), (200, 40, 60), (230, 40, 200)]  # 1 and 4 share red
-        square = rng.integers(0, 5, (16, 16))
-        absent = rng.integers(0, 4, (16, 16))  # class 4 never occurs
-        rectangle = rng.integers(0, 5, (10, 24))
-        return [Case("a 16×16 mask with 5 colours", lazy(_colour_case, square, palette)),
-                Case("a mask without class 4", lazy(_colour_case, absent, palette)),
-                Case("a non-square 10×24 mask", lazy(_colour_case, rectangle, palette)),
-                Case("a mask with one colour that is not in the palette", lazy(_unknown_colour_case, square, palette))]
+        square = rng.integers(0, len(PALETTE), (16, 16))
+        absent = rng.choice([k for k in range(len(PALETTE)) if k != 4], (16, 16))  # class 4 never occurs
+        rectangle = rng.integers(0, len(PALETTE), (10, 24))
+        return [Case(f"a 16×16 mask with {len(PALETTE)} colours", lazy(_colour_case, square, PALETTE)),
+                Case("a mask without class 4", lazy(_colour_case, absent, PALETTE)),
+                Case("a non-square 10×24 mask", lazy(_colour_case, rectangle, PALETTE)),
+                Case("a mask with one colour that is not in the palette", lazy(_unknown_colour_case, square, PALETTE))]
     return run_check("colours_to_ids", student, cases, strict, quiet)

@@ -3,6 +3,7 @@ swapping mask tokens — both on a small randomly perturbed CA²-SIS, compared w
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from functools import cache
 
@@ -11,13 +12,31 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, as_tensor, attach_hint, check_shape, check_values, close, lazy, run_check
+from ._harness import (
+    Case,
+    as_tensor,
+    attach_hint,
+    call_student,
+    check_shape,
+    check_values,
+    close,
+    lazy,
+    run_check,
+    safe_text,
+)
+
+
+def _model(exclude_background: bool) -> nn.Module:
+    """A fresh copy of :func:`_pristine_model` for one case: what a student's function does to it
+    (weights changed, ``.train()``, a hook left behind) cannot reach the next case or check."""
+    return copy.deepcopy(_pristine_model(exclude_background))
 
 
 @cache
-def _model(exclude_background: bool) -> nn.Module:
+def _pristine_model(exclude_background: bool) -> nn.Module:
     """A narrow CA²-SIS (6 classes, 64², no self-attention) with every weight nudged, so that edits
-    change the image; it has every part the edits use, at a fraction of the tiny preset's cost."""
+    change the image; it has every part the edits use, at a fraction of the tiny preset's cost.
+    Never handed to a student's function: :func:`_model` copies it."""
     stages = tuple(ref.StageConfig(32, 2, 16, self_attention=False, upsample=up) for up in (False, True, True))
     config = ref.CA2SISConfig.tiny(num_classes=6, exclude_background=exclude_background, stages=stages,
                                    input_channels=32, style_dim=16, style_features_per_class=2, mapping_hidden=32,
@@ -151,21 +170,20 @@ def check_swap_shape_tokens(student: Callable, strict: bool = False, quiet: bool
 
 def _edited_image_case(model: nn.Module, inputs: tuple[Tensor, ...], classes: list[int], expected: Tensor,
                        hints: Callable[[Tensor], list[str]]) -> Callable:
-    """A case that calls ``student(model, *inputs, classes)``: inputs untouched, shape, then values
-    (the hints are computed only when the image is wrong)."""
+    """A case that calls ``student(model, *inputs, classes)``: inputs and model untouched, shape, then
+    values (the hints are computed only when the image is wrong)."""
     batch = inputs[0].shape[0]
+    names = ("model", "image_a", "mask_a", "image_b", "mask_b", "classes") if len(inputs) == 4 else (
+        "model", "image_a", "mask_a", "mask_b", "classes")
 
     def run(student: Callable) -> None:
-        copies = [t.clone() for t in inputs]
         try:
-            answer = student(model, *copies, list(classes))
+            answer = call_student(student, model, *(t.clone() for t in inputs), list(classes), names=names)
         except IndexError as error:  # a class id used on the batch axis: "... for dimension 0 with size 2"
-            if f"dimension 0 with size {batch}" in str(error):
+            if f"dimension 0 with size {batch}" in safe_text(error):
                 attach_hint(error, BATCH_AXIS_HINT.format(batch=batch))
             raise
         got = as_tensor(answer, "the edited image")
-        if any(not torch.equal(x, y) for x, y in zip(copies, inputs)):
-            raise Mismatch("your function changed its inputs in place; clone a tensor before you write into it")
         check_shape(got, expected.shape, "the edited image", ("B", "3", "H", "W"))
         if not close(got, expected):
             check_values(got, expected, "the edited image", hints=hints(got))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import _reference as ref
-from ._harness import Case, Mismatch, lazy, run_check, same_number, scalar
+from ._harness import Case, Mismatch, call_student, lazy, run_check, same_number, scalar
 
 
 def _one_hot(batch: int, classes: int, h: int, w: int, absent: int | None = None, tiny: int | None = None) -> Tensor:
@@ -64,7 +64,8 @@ def _loss_case(layers: list[Tensor], mask: Tensor, pos_weight_max: float | None)
 
     def run(student: Callable) -> None:
         args = (layers, mask.clone()) + ((pos_weight_max,) if pos_weight_max is not None else ())
-        got = scalar(student(*args), "L_att")
+        names = ("layer_logits", "mask", "pos_weight_max")[:len(args)]
+        got = scalar(call_student(student, *args, names=names), "L_att")
         if same_number(got, expected):
             return
         for name, value in mistakes.items():

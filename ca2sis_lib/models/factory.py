@@ -22,6 +22,7 @@ FAMILIES = ("ca2sis", "sean")
 CONFIGS = {"ca2sis": CA2SISConfig, "sean": SEANConfig}
 GENERATORS = {"ca2sis": CA2SIS, "sean": SEANGenerator}
 MAPPING_PREFIX = "mapping."  # state-dict keys of CA²-SIS's mapping network
+RANDOM_MAPPING = "random_mapping_reason"  # set by a loader on a CA²-SIS whose mapping network was never trained
 
 
 def _check_family(family: str) -> None:
@@ -61,3 +62,15 @@ def split_mapping(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str
     rest = {k: v for k, v in state.items() if not k.startswith(MAPPING_PREFIX)}
     mapping = {k: v for k, v in state.items() if k.startswith(MAPPING_PREFIX)}
     return rest, mapping
+
+
+def mark_random_mapping(model: nn.Module, reason: str) -> None:
+    """Record on a loaded CA²-SIS that its mapping network is the random initial one, and why (the
+    loader knows: a reconstruction-stage checkpoint, a missing ``_mapping.pt``); noise-driven
+    generation warns with ``reason`` (:func:`ca2sis_lib.editing.generate_from_noise`)."""
+    setattr(model, RANDOM_MAPPING, reason)
+
+
+def random_mapping_reason(model: nn.Module) -> str | None:
+    """Why ``model``'s mapping network is random, or None when it was trained (or nothing is known)."""
+    return getattr(model, RANDOM_MAPPING, None)
