@@ -50,6 +50,7 @@ from ca2sis_lib.data.toy import (
     transfer_class_style,
     transfer_light,
     transfer_part_shape,
+    write_toy_split,
 )
 from ca2sis_lib.data.toy import main as toy_main
 from ca2sis_lib.data.toy_render import part_index_map, pixel_centers
@@ -607,23 +608,28 @@ def test_exif_orientation_is_applied_so_image_and_label_stay_aligned(tmp_path, o
 
 
 def test_regenerating_toy_data_into_an_old_folder_leaves_no_stale_pairs(tmp_path, capsys):
+    """Written again with fewer samples, the command kept the earlier run's extra pairs (train on 5 files,
+    not 3). It now replaces what it wrote before, and only that (ca2sis_lib.owned_folder's rule)."""
     out = tmp_path / "toy"
     assert toy_main(["--out", str(out), "--size", "16", "--train", "5", "--test", "2"]) == 0
     assert toy_main(["--out", str(out), "--size", "16", "--train", "3", "--test", "2"]) == 0
     for sub, suffix in (("images", "png"), ("labels", "png"), ("params", "json")):
         assert sorted(p.name for p in (out / "train" / sub).iterdir()) == [f"00000{i}.{suffix}" for i in range(3)]
-    assert "removed 2 pairs of an earlier toy generation" in capsys.readouterr().out
-    assert len(SegmentationFolder(out, "train")) == 3
+    assert len(SegmentationFolder(out, "train")) == 3 and json.loads((out / "dataset.json").read_text())["splits"] == {
+        "train": 3, "test": 2}
+    capsys.readouterr()
     (out / "train" / "images" / "holiday.jpg").write_bytes(b"not toy data")  # someone else's file: never removed
-    with pytest.raises(ValueError, match="not written by this command .*holiday.jpg.*an empty or new folder"):
-        toy_main(["--out", str(out), "--size", "16", "--train", "2", "--test", "1"])
-    assert (out / "train" / "images" / "holiday.jpg").exists() and len(list((out / "train" / "images").iterdir())) == 4
-    other = tmp_path / "celeb"
-    other.mkdir()
+    assert toy_main(["--out", str(out), "--size", "16", "--train", "2", "--test", "1"]) == 1
+    assert "not written by python -m ca2sis_lib.data.toy: train/images/holiday.jpg" in capsys.readouterr().err
+    assert len(list((out / "train" / "images").iterdir())) == 4  # nothing removed
+    other = tmp_path / "celeb"  # another dataset, or toy data of a version that left no marker
+    (other / "train" / "images").mkdir(parents=True)
     (other / "dataset.json").write_text(json.dumps({"name": "celebamask_hq", "num_classes": 19}))
-    with pytest.raises(ValueError, match="holds another dataset .*celebamask_hq"):
-        toy_main(["--out", str(other), "--size", "16", "--train", "2", "--test", "1"])
+    assert toy_main(["--out", str(other), "--size", "16", "--train", "2", "--test", "1"]) == 1
+    assert "is not empty and python -m ca2sis_lib.data.toy did not make it" in capsys.readouterr().err
     assert json.loads((other / "dataset.json").read_text())["name"] == "celebamask_hq"  # not overwritten
+    with pytest.raises(ValueError, match="already holds 10 files .* which would stay beside the new samples"):
+        write_toy_split(out, "train", 2, size=16)
 
 
 def test_preflight_checks_label_values_sizes_and_the_ignore_label(tmp_path):

@@ -9,9 +9,9 @@ This module ties them into a dataset and a command that writes a split to disk::
 
 which produces ``out/{train,test}/{images,labels,params}/<index>.{png,png,json}`` and
 ``out/dataset.json``, the same layout as the real datasets (readable by
-:class:`~ca2sis_lib.data.folder.SegmentationFolder`). Written again into the same folder, it
-removes the samples of the earlier toy data beyond the new counts (a smaller split would
-otherwise keep stale pairs); it refuses a folder holding another dataset or files it did not write.
+:class:`~ca2sis_lib.data.folder.SegmentationFolder`). ``out`` is claimed by the rule of
+:mod:`ca2sis_lib.owned_folder`: run again on the same folder, the command replaces everything it
+wrote there before (a smaller split kept stale pairs), and it refuses a folder holding anything else.
 
 **Seeds.** Sample ``i`` of split ``s`` under seed ``seed`` draws its layout from
 ``np.random.default_rng([seed, SPLIT_CODES[s], i, 0])`` and its style from
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ca2sis_lib.data.common import DATASET_INFO, make_item, save_pair, stack_items, write_dataset_info
+from ca2sis_lib.data.common import make_item, save_pair, stack_items, write_dataset_info
 from ca2sis_lib.data.toy_edits import (
     interpolate_layouts,
     interpolate_styles,
@@ -61,6 +60,7 @@ from ca2sis_lib.data.toy_scene import (
     sample_layout,
     sample_style,
 )
+from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 __all__ = [
     "TOY_CLASSES", "TOY_PALETTE", "TOY_LR_PAIRS", "SPLIT_CODES", "ClassStyle", "Frame", "Light", "Part", "ToyLayout",
@@ -137,51 +137,20 @@ def toy_batch(count: int, split: str = "train", size: int = 64, seed: int = 0, s
     return stack_items([data[i] for i in range(start, start + count)])
 
 
-TOY_NAME = "toy_faces"  # the name in dataset.json of the folders this module writes
-_TOY_FILE = re.compile(r"\d{6}\.(png|json)")  # images/000012.png, labels/000012.png, params/000012.json
-
-
-def _toy_folder(out: Path) -> bool:
-    """Whether ``out`` holds toy data written here (its dataset.json says so); refuses another dataset."""
-    info_path = out / DATASET_INFO
-    if not info_path.is_file():
-        return False
-    try:
-        name = json.loads(info_path.read_text()).get("name")
-    except (ValueError, AttributeError):
-        name = "<unreadable>"
-    if name != TOY_NAME:
-        raise ValueError(f"{out} holds another dataset ({name!r} in {info_path}); nothing was written. Write the "
-                         "toy data into an empty or new folder (--out).")
-    return True
-
-
-def _remove_earlier_samples(split_dir: Path, count: int) -> int:
-    """Delete the samples >= ``count`` that earlier toy data left in ``split_dir``; returns how many.
-    Refuses (deleting nothing) a folder holding any file this module did not write."""
-    found = [p for sub in ("images", "labels", "params") if (split_dir / sub).is_dir()
-             for p in sorted((split_dir / sub).iterdir())]
-    foreign = [p for p in found if not (p.is_file() and _TOY_FILE.fullmatch(p.name))]
-    if found and not _toy_folder(split_dir.parent):
-        foreign = found  # no toy dataset.json beside it: none of these files are known to be ours
-    if foreign:
-        shown = ", ".join(str(p) for p in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise ValueError(f"{split_dir} holds files not written by this command ({shown}); nothing was written or "
-                         "removed. Write the toy data into an empty or new folder (--out).")
-    stale = [p for p in found if int(p.name[:6]) >= count]
-    for path in stale:
-        path.unlink()
-    return len({p.name[:6] for p in stale})
+TOOL = "python -m ca2sis_lib.data.toy"  # the name its output folders are claimed under
 
 
 def write_toy_split(out: str | Path, split: str, count: int, size: int = 64, seed: int = 0,
                     correlation: float = 0.0) -> Path:
     """Write ``count`` samples of ``split`` under ``out/split/``: images/, labels/ (ids) and params/ (JSON).
-    Samples of earlier toy data there beyond ``count`` are removed; any other file stops it."""
+    The split folder must be new or empty (files already there would stay, as stale pairs)."""
     split_dir = Path(out) / split
-    removed = _remove_earlier_samples(split_dir, count)
-    if removed:
-        print(f"removed {removed} pairs of an earlier toy generation from {split_dir} (beyond the {count} written now)")
+    folders = [split_dir / sub for sub in ("images", "labels", "params") if (split_dir / sub).is_dir()]
+    present = [path for folder in folders for path in folder.iterdir()]
+    if present:
+        raise ValueError(f"{split_dir} already holds {len(present)} files (e.g. {present[0].name}), which would stay "
+                         f"beside the new samples. Fix: write into a new folder, or run `{TOOL} --out {out}`, which "
+                         "replaces what it wrote there before.")
     (split_dir / "params").mkdir(parents=True, exist_ok=True)
     for index in range(count):
         layout, style = sample_scene(index, seed, split, correlation)
@@ -204,12 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--correlation", type=float, default=0.0, help="tie related class styles, in [0, 1]")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    _toy_folder(Path(args.out))  # another dataset there: stop before writing anything
-    for split, count in (("train", args.train), ("test", args.test)):
-        write_toy_split(args.out, split, count, args.size, args.seed, args.correlation)
-    write_dataset_info(args.out, TOY_NAME, TOY_CLASSES, TOY_PALETTE, None, size=args.size, seed=args.seed,
-                       correlation=args.correlation, lr_pairs=[list(p) for p in TOY_LR_PAIRS],
-                       splits={"train": args.train, "test": args.test})
+    try:
+        with claim(args.out, TOOL) as folder:
+            folder.clear()  # what an earlier run wrote here, unchanged; anything else stops it, nothing removed
+            for split, count in (("train", args.train), ("test", args.test)):
+                write_toy_split(args.out, split, count, args.size, args.seed, args.correlation)
+            write_dataset_info(args.out, "toy_faces", TOY_CLASSES, TOY_PALETTE, None, size=args.size, seed=args.seed,
+                               correlation=args.correlation, lr_pairs=[list(p) for p in TOY_LR_PAIRS],
+                               splits={"train": args.train, "test": args.test})
+    except NotOurFolder as refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 1
     print(f"wrote {args.train} train + {args.test} test samples of {args.size}x{args.size} to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")
     return 0
