@@ -44,16 +44,16 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}  # one thr
 
 
 def _logged_steps(out: Path) -> int:
-    """Steps with a complete row in log.csv (0 when there is none yet)."""
+    """The step of the last complete row of log.csv (0 when there is none yet)."""
     try:
-        lines = (out / "log.csv").read_text().splitlines(keepends=True)
+        rows = [line for line in (out / "log.csv").read_text().splitlines(keepends=True)[1:] if line.endswith("\n")]
     except FileNotFoundError:
         return 0
-    return sum(1 for line in lines[1:] if line.endswith("\n"))
+    return int(rows[-1].split(",", 1)[0]) if rows else 0
 
 
 def run_and_kill_after(command: list[str], out: Path, step: int) -> None:
-    """Start a training process and SIGKILL it as soon as log.csv shows ``step`` rows: wherever it is
+    """Start a training process and SIGKILL it as soon as log.csv shows step ``step``: wherever it is
     then (the next step, a checkpoint write, the loader's workers), as a crash or a lost session would."""
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # its own group: the loader's workers die with it
