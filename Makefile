@@ -2,18 +2,28 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# TORCH_INDEX=cpu: torch and torchvision from PyTorch's CPU-only wheels, without the 4 GiB of CUDA libraries and triton
+# that PyPI's Linux torch brings (benchmarks/results/install_size.md); another value is used as the index URL. Give it
+# when .venv is created (`rm -rf .venv` first): an installed torch is kept. Default: torch from PyPI.
+TORCH_INDEX ?=
+TORCH_INDEX_URL := $(if $(filter cpu,$(TORCH_INDEX)),https://download.pytorch.org/whl/cpu,$(TORCH_INDEX))
+comma := ,
+# One install stamp per set of extras, so each command installs only what it needs (README, "Install"):
+RUN_STAMP    := $(VENV)/.installed-notebooks
+COURSE_STAMP := $(VENV)/.installed-notebooks+course
+STAMP        := $(VENV)/.installed-notebooks+course+test
 
 .PHONY: run test lint strip student bench checkpoints clean colab book explorer inspector
 
-$(STAMP): pyproject.toml
+$(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[notebooks,course,test]'
-	touch $(STAMP)
+	$(if $(TORCH_INDEX_URL),$(PY) -m pip install torch torchvision --index-url $(TORCH_INDEX_URL),)
+	$(PY) -m pip install -e '.[$(subst +,$(comma),$*)]'
+	touch $@
 
 ## make run: execute every notebook on the toy default; executed copies and figures go to outputs/
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) scripts/run_notebooks.py --out outputs $(if $(SMOKE),--smoke,)
 
 ## make test: lint, then every test (notebooks in smoke mode included)
@@ -25,11 +35,11 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 ## make strip: remove outputs and execution counts from notebooks/ (run before committing)
-strip: $(STAMP)
+strip: $(RUN_STAMP)
 	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
 
 ## make student: the students' notebooks (solutions, model answers, hidden tests and outputs removed) -> student/
-student: $(STAMP)
+student: $(COURSE_STAMP)
 	$(PY) scripts/make_student.py --out student
 
 ## make clean: remove what the tools made; student/ only if every notebook in it is as make student wrote it
@@ -37,13 +47,15 @@ clean:
 	rm -rf outputs _build .pytest_cache .ruff_cache
 	test ! -e student || $(PY) -m ca2sis_lib.owned_folder remove student --tool scripts/make_student.py
 
-## make colab REPO=owner/name [BRANCH=main]: set where the repository lives (pyproject.toml [project.urls])
-## and write it into every notebook's first cell and Colab badge, README.md and docs/
-colab: $(STAMP)
-	$(PY) scripts/colab.py $(if $(REPO),--repo $(REPO),) $(if $(BRANCH),--branch $(BRANCH),)
+## make colab REPO=owner/name [BRANCH=main] [STUDENT_BRANCH=student] [STUDENT_REPO=owner/name]: set where the
+## repository lives (pyproject.toml [project.urls]) and write it into every notebook's first cell and Colab badge,
+## README.md and docs/; STUDENT_*: where the students' copy lives ([tool.ca2sis]; `make student` writes it)
+colab: $(RUN_STAMP)
+	$(PY) scripts/colab.py $(if $(REPO),--repo $(REPO),) $(if $(BRANCH),--branch $(BRANCH),) \
+		$(if $(STUDENT_BRANCH),--student-branch $(STUDENT_BRANCH),) $(if $(STUDENT_REPO),--student-repo $(STUDENT_REPO),)
 
 ## make book: the course site from the executed notebooks of `make run` (outputs/) and docs/ -> _build/site
-book: $(STAMP)
+book: $(COURSE_STAMP)
 	$(PY) scripts/build_site.py --executed outputs --out _build/site
 
 ## make explorer: the site's in-browser explorer alone -> _build/explorer (serve it: python -m http.server -d _build)
@@ -53,16 +65,16 @@ explorer: $(STAMP)
 ## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866]: the attention inspector and the
 ## style-and-shape editor as a web app without code (Voila), on the shipped toy model by default; the
 ## JupyterLab-only extensions that nbgrader and notebook install are kept out of the page (they fail there)
-inspector: $(STAMP)
+inspector: $(COURSE_STAMP)
 	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/outputs/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' CA2SIS_DATA='$(or $(DATA),toy)' $(PY) -m voila app/lecture.ipynb \
 		--no-browser --port=$(or $(PORT),8866) --Voila.ip=$(or $(HOST),127.0.0.1) --show_tracebacks=True --template=ca2sis \
 		--VoilaConfiguration.extension_denylist="['@jupyter/nbgrader','@jupyter-notebook/lab-extension']"
 
 ## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(PY) benchmarks/bench.py
 
 ## make checkpoints [ONLY="ca2sis_tiny_toy_mapping ..."]: train, export and evaluate the shipped toy models
 ## (on 2 cores: CA²-SIS 49 min, SEAN 22, the toy parser 17, the mapping network 15; quality.json records each)
-checkpoints: $(STAMP)
+checkpoints: $(RUN_STAMP)
 	$(PY) scripts/make_checkpoints.py --runs runs $(if $(ONLY),--only $(ONLY),)

@@ -32,11 +32,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # -- what each configuration runs ------------------------------------------------------------
 def _paper_batch(batch: int, classes: int = 19, size: int = 256):
-    g = torch.Generator().manual_seed(0)
-    image = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
-    labels = torch.randint(0, classes, (batch, size // 16, size // 16), generator=g)
-    labels = labels.repeat_interleave(16, 1).repeat_interleave(16, 2)  # blocky masks, every class present
-    return image, labels
+    from ca2sis_lib.training.step_timer import blocky_labels
+
+    image = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return image, blocky_labels(batch, classes, size)  # blocky masks, every class present
 
 
 def authors_strategy(model: torch.nn.Module) -> None:
@@ -126,7 +125,7 @@ def make_tiny_gan_step(batch: int, channels_last: bool | None = None, amp: str =
     from ca2sis_lib.masks import as_one_hot
     from ca2sis_lib.training.config import resolve_config
     from ca2sis_lib.training.run import setup_run
-    from ca2sis_lib.training.steps import discriminator_step, generator_step, update_ema
+    from ca2sis_lib.training.step_timer import TrainingStep
 
     out_dir = tempfile.mkdtemp(prefix="ca2sis-bench-")  # the run is never saved; the folder goes at exit
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
@@ -141,15 +140,14 @@ def make_tiny_gan_step(batch: int, channels_last: bool | None = None, amp: str =
     batch_data = next(iter(run.batches()))
     real = batch_data["image"].contiguous(memory_format=run.layout)  # (B, 3, 64, 64)
     one_hot = as_one_hot(batch_data["label"], run.model_config.num_classes).contiguous(memory_format=run.layout)
-    noise = torch.randn(batch, run.model_config.noise_dim)
+    training_step = TrainingStep(run, real, one_hot)  # G step, EMA, D step: the trainer's functions
 
     def step():
-        fake, _ = generator_step(run, real, one_hot, noise)
-        update_ema(run.ema, run.generator, cfg.ema_decay)
-        discriminator_step(run, real, one_hot, noise, fake)
+        training_step()
 
     if amp != "none":
         def rel_error() -> float:
+            noise = training_step.noise
             with torch.no_grad():
                 fp32 = run.g_step(real, one_hot, noise)[0]
                 with run.autocast():
@@ -286,37 +284,25 @@ def run_suite(configs: dict[str, str], args: argparse.Namespace) -> list[dict]:
         rounds.append(results)
     return rounds
 def cuda_training(threads: int) -> list[dict]:
-    """Images/s of paper-preset generator training steps at 256², batch 8, on the GPU."""
-    from ca2sis_lib.models import CA2SIS, CA2SISConfig
+    """Images/s of full paper-preset training steps (generator and discriminator) at 256², batch 8, on
+    the GPU: the step of ``scripts/gpu_check.py`` (which also measures batches 1-8, fp16, channels_last,
+    memory mode and memory caps), in fp32, bf16 autocast and bf16 under torch.compile."""
+    import tempfile
+
+    from ca2sis_lib.training.step_timer import TrainingStep, compile_run, synthetic_batch, time_step, timing_run
 
     results = []
-    image, labels = (t.cuda() for t in _paper_batch(8))
-    one_hot = torch.nn.functional.one_hot(labels, 19).permute(0, 3, 1, 2).float()  # (B, K, H, W)
     for mode in ("fp32", "bf16", "compile"):
-        torch.manual_seed(0)
-        model = CA2SIS(CA2SISConfig.paper()).cuda().train()
-        model.mapping.requires_grad_(False)
-        runner = torch.compile(model) if mode == "compile" else model
-        torch.cuda.reset_peak_memory_stats()
-
-        def step(mode=mode, runner=runner, model=model):
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode != "fp32"):
-                out = runner(image, one_hot)
-                (out.image.float().square().mean() + attention_loss(out.logits, one_hot)).backward()
-            model.zero_grad(set_to_none=True)
-
-        for _ in range(3):
-            step()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            step()
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        results.append({"name": f"cuda_paper_b8_{mode}", "median_s": statistics.median(times),
-                        "images_per_s": 8 / statistics.median(times),
-                        "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30})
+        with tempfile.TemporaryDirectory() as work, timing_run("paper", work, device="cuda",
+                                                               amp="none" if mode == "fp32" else "bf16") as run:
+            if mode == "compile":
+                compile_run(run, dynamic=False)
+            step = TrainingStep(run, *synthetic_batch(run, 8))
+            timing = time_step(step, warmup=3, repeats=5)  # the warm-up compiles, under "compile"
+            results.append({"name": f"cuda_paper_gan_step_b8_{mode}", "median_s": timing["median_s"],
+                            "images_per_s": timing["images_per_s"], "peak_gpu_gib": timing["peak_gib"],
+                            "perceptual": run.perceptual_kind})
+        torch.cuda.empty_cache()
     return results
 
 

@@ -124,16 +124,20 @@ class PerceptualLoss(nn.Module):
     """VGG19 L1 feature loss on relu1_1 … relu5_1 with weights 1/32 … 1
     (docs/architecture.md#discriminator-and-training-losses).
 
-    Inputs are fed in [-1, 1] without ImageNet normalisation, as SPADE does.
+    Inputs are fed in [-1, 1] without ImageNet normalisation, as SPADE does. ``pretrained=False`` builds
+    it with random weights: the same computation and memory, a meaningless loss (for timing only,
+    ``ca2sis_lib/training/step_timer.py``).
     """
 
-    def __init__(self, allow_download: bool = False) -> None:
+    def __init__(self, allow_download: bool = False, pretrained: bool = True) -> None:
         super().__init__()
         from torchvision.models import VGG19_Weights, vgg19
 
-        if not (vgg19_weights_available() or allow_download):
+        if pretrained and not (vgg19_weights_available() or allow_download):
             raise FileNotFoundError("VGG19 ImageNet weights are not cached and downloading is not allowed")
-        features = vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features[: max(VGG_LAYERS) + 1].eval()
+        self.pretrained = pretrained
+        weights = VGG19_Weights.IMAGENET1K_V1 if pretrained else None
+        features = vgg19(weights=weights).features[: max(VGG_LAYERS) + 1].eval()
         for p in features.parameters():
             p.requires_grad_(False)
         self.features = features

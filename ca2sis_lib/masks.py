@@ -19,8 +19,8 @@ from torch import Tensor
 
 from .checks import InputError, check_image, check_labels, check_mask_size, check_one_hot
 
-__all__ = ["InputError", "as_one_hot", "check_image", "check_mask_size", "check_one_hot", "classes_present",
-           "colour_labels", "labels_to_one_hot", "resize_mask"]
+__all__ = ["InputError", "as_one_hot", "check_image", "check_mask_size", "check_one_hot", "class_centre",
+           "classes_present", "colour_labels", "labels_to_one_hot", "resize_mask"]
 
 
 def labels_to_one_hot(labels: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
@@ -63,6 +63,16 @@ def as_one_hot(mask: Tensor, num_classes: int, ignore_index: int | None = None, 
 def classes_present(one_hot: Tensor) -> Tensor:
     """One-hot (B, K, H, W) -> (B, K) bool: which classes cover at least one pixel of each sample."""
     return one_hot.flatten(2).amax(-1) > 0
+
+
+def class_centre(labels: Tensor, cls: int) -> tuple[int, int] | None:
+    """The pixel (row, column) of class ``cls`` in a label map (H, W) nearest to the class's centroid (which
+    may lie outside a curved part); None when the class is absent."""
+    where = torch.nonzero(labels == cls).float()  # (n, 2) rows, columns
+    if len(where) == 0:
+        return None
+    nearest = ((where - where.mean(dim=0)) ** 2).sum(dim=1).argmin()
+    return int(where[nearest, 0]), int(where[nearest, 1])
 
 
 IGNORE_COLOUR = (255, 255, 255)  # white: pixels of no class (an ignore label such as 255 or -1); no palette uses it

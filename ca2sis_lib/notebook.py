@@ -68,6 +68,16 @@ def write_metrics(out_dir: str | Path, metrics: dict[str, Any], name: str = "met
     return path
 
 
+EXERCISE_ENTRIES = ("exercises", "exercises_passed")  # the exercise cells' verdicts, in metrics.json
+
+
+def shown_metrics(metrics: dict[str, Any], leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a notebook's closing cell displays: its metrics without ``leave_out`` and without the exercises'
+    verdicts. metrics.json keeps them; on screen they stay with the exercises, because the course site shows
+    the instructors' run, whose "correct" next to a student's stubs would only mislead."""
+    return {k: v for k, v in metrics.items() if k not in EXERCISE_ENTRIES and k not in leave_out}
+
+
 # -- parameter checks (the line after a notebook's parameters cell) ----------------------------------
 def _has_type(value: Any, kind: type) -> bool:
     """``isinstance``, except that True/False is no number and an int is a float (as in type hints)."""

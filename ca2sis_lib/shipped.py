@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch import nn
 
 from .checkpoint_io import check_weights, load_checkpoint, save_atomic, sha256, to_float, to_half
@@ -155,3 +157,57 @@ def shipped_quality(name: str) -> dict[str, Any]:
     or ``{}`` when nothing is recorded."""
     path = SHIPPED_DIR / "quality.json"
     return json.loads(path.read_text()).get(name, {}) if path.exists() else {}
+
+
+def _times(ratio: float) -> str:
+    """A ratio as '10×', '2,000×' or '0.67×'."""
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
+
+
+@dataclass(frozen=True)
+class TrainingGap:
+    """How much more training a shipped model had than a run of ours: in steps and in images seen."""
+
+    name: str
+    shipped_steps: int | None  # from manifest.json (or quality.json)
+    shipped_batch: int | None  # from the shipped <name>.config.yaml
+    shipped_preset: str | None  # from quality.json
+    run_steps: int
+    run_batch: int
+    run_preset: str
+
+    @property
+    def steps_ratio(self) -> float | None:
+        return self.shipped_steps / self.run_steps if self.shipped_steps and self.run_steps else None
+
+    @property
+    def images_ratio(self) -> float | None:
+        if self.steps_ratio is None or not self.shipped_batch or not self.run_batch:
+            return None
+        return self.steps_ratio * self.shipped_batch / self.run_batch
+
+    def __str__(self) -> str:
+        lines = []
+        if self.steps_ratio is not None:
+            line = (f"the shipped model trained {self.shipped_steps} steps, {_times(self.steps_ratio)} this run's "
+                    f"{self.run_steps}")
+            if self.images_ratio is not None:
+                line += (f"; at batch {self.shipped_batch} against this run's {self.run_batch}, it saw "
+                         f"{_times(self.images_ratio)} as many images")
+            lines.append(line)
+        if self.shipped_preset and self.shipped_preset != self.run_preset:
+            lines.append(f"note: this run used preset {self.run_preset!r}, the shipped model {self.shipped_preset!r}: "
+                         "the gap below is not only one of training length")
+        return "\n".join(lines)
+
+
+def training_gap(name: str, steps: int, batch_size: int, preset: str) -> TrainingGap:
+    """Compare a run of ``steps`` at ``batch_size`` with the shipped model ``name``, as its folder records it
+    (manifest.json, its config.yaml, quality.json)."""
+    recorded = shipped_quality(name)
+    shipped_steps = read_manifest(SHIPPED_DIR).get(name, {}).get("step", recorded.get("steps"))
+    config = SHIPPED_DIR / f"{name}.config.yaml"  # its resolved training config
+    train = (yaml.safe_load(config.read_text()) or {}).get("train", {}) if config.exists() else {}
+    return TrainingGap(name, shipped_steps if isinstance(shipped_steps, int) else None, train.get("batch_size"),
+                       recorded.get("preset"), steps, batch_size, preset)
+

@@ -9,8 +9,12 @@ become links to them on GitHub. The staging also swaps the Colab badge's image f
 and interactive widget outputs (which need a live kernel) for a note on how to run them.
 
 The site is for students: every exercise's solution and every question's model answer is replaced
-as in the student versions (scripts/make_student.py), and a replaced cell's outputs are dropped.
-``--with-solutions`` keeps them, for an instructors' copy that students cannot reach. A notebook
+as in the student versions (scripts/make_student.py), and a replaced cell's outputs are dropped, as
+are the outputs of any cell that shows the instructors' exercise verdicts ("correct" beside a stub);
+the instructors' pages (docs/exercises.md: grading, and where the reference answers live) are left
+out; its Colab badges and GitHub links lead to the students' copy (``[tool.ca2sis]`` in pyproject.toml,
+see scripts/make_student.py), not to the instructors' notebooks. ``--with-solutions`` keeps all of it,
+with the instructors' links, for an instructors' copy that students cannot reach. A notebook
 executed in the quick setting (``SMOKE=True``) gets a banner saying that its numbers are a smoke
 run's, not the course's.
 
@@ -37,7 +41,7 @@ from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_explorer import build_explorer  # noqa: E402
-from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, repo_url  # noqa: E402
+from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, read_student_location, repo_url  # noqa: E402
 from make_student import student_cell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,8 @@ WIDGET_NOTE = ("<p><em>An interactive widget was here. It needs a running Python
                "(badge at the top), run it in JupyterLab, or start the lecture app with <code>make inspector</code>."
                "</em></p>")
 EXERCISE_VERDICTS = "exercises.statuses()"  # the closing cell that prints them
+VERDICTS_SHOWN = re.compile(r"""['"]exercises['"]\s*:\s*\{""")  # a metrics dict that still holds them
+INSTRUCTOR_PAGES = ("exercises.md",)  # docs pages for instructors only: grading, the reference answers' file
 LINK_RE = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
 SMOKE_BANNER = ("> **A quick run.** This page was executed with `SMOKE=True` (`make run SMOKE=1`): few samples and "
                 "steps, so its numbers and verdicts say nothing about the method. The full run's are in "
@@ -72,12 +78,28 @@ def github_links(text: str, source: Path, site_files: set[Path], repo: str, bran
     return LINK_RE.sub(fix, text)
 
 
+def shows_verdicts(cell: nbformat.NotebookNode) -> bool:
+    """Whether a code cell reports the exercises' verdicts: the cell that computes them, or any output that
+    prints a metrics dict still holding them."""
+    if cell.cell_type != "code":
+        return False
+    texts = [o.get("text", "") for o in cell.get("outputs", [])]
+    texts += [o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", [])]
+    return EXERCISE_VERDICTS in cell.source or any(VERDICTS_SHOWN.search("".join(t)) for t in texts)
+
+
+def site_pages(with_solutions: bool = False) -> list[Path]:
+    """The docs pages of the site: the students' site leaves the instructors' pages out."""
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    return pages if with_solutions else [p for p in pages if p.name not in INSTRUCTOR_PAGES]
+
+
 def hide_solutions(nb: nbformat.NotebookNode, name: str) -> None:
     """Replace solutions and model answers as the student versions do; a changed cell loses its outputs,
-    and so does the cell that reports the exercises' verdicts (the solutions' "correct" beside stubs)."""
+    and so does a cell that reports the exercises' verdicts (the solutions' "correct" beside stubs)."""
     for i, cell in enumerate(nb.cells):
         shown = student_cell(copy.deepcopy(cell), f"{name}, cell {i}")
-        if shown.source != cell.source or (cell.cell_type == "code" and EXERCISE_VERDICTS in cell.source):
+        if shown.source != cell.source or shows_verdicts(cell):
             cell.source = shown.source
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
@@ -95,8 +117,9 @@ def stage_notebook(executed: Path, dest: Path, site_files: set[Path], repo: str,
         hide_solutions(nb, executed.name)
     badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
     if badge is None:  # executed before the badge existed
-        badge = nbformat.v4.new_markdown_cell(badge_source(repo, branch, executed.name), metadata={"tags": [BADGE_TAG]})
+        badge = nbformat.v4.new_markdown_cell(metadata={"tags": [BADGE_TAG]})
         nb.cells.insert(0, badge)
+    badge.source = badge_source(repo, branch, executed.name)  # the students' copy on the students' site
     badge.source = badge.source.replace(BADGE_IMAGE, "colab-badge.svg")  # a local copy: no request leaves the site
     if ran_smoke(nb):
         nb.cells.insert(nb.cells.index(badge) + 1, nbformat.v4.new_markdown_cell(SMOKE_BANNER))
@@ -116,8 +139,9 @@ def toctree(caption: str, entries: list[str]) -> str:
 
 
 def stage(executed_dir: Path, staging: Path, with_solutions: bool = False) -> list[str]:
-    """Fill ``staging`` with the site's sources; the notebook names staged."""
-    repo, branch = read_location(ROOT)
+    """Fill ``staging`` with the site's sources; the notebook names staged. The students' site's Colab badges
+    and GitHub links lead to the students' copy ([tool.ca2sis] in pyproject.toml), the instructors' to theirs."""
+    repo, branch = read_location(ROOT) if with_solutions else read_student_location(ROOT)
     notebooks = sorted(p for p in executed_dir.glob("*.ipynb") if (ROOT / "notebooks" / p.name).exists())
     if not notebooks:
         raise SystemExit(f"no executed notebooks in {executed_dir}: run `make run` first (or `make run SMOKE=1` "
@@ -128,7 +152,7 @@ def stage(executed_dir: Path, staging: Path, with_solutions: bool = False) -> li
     if not (ROOT / "docs" / "index.md").exists():
         raise SystemExit("docs/index.md (the landing page) is missing")
     (staging / "notebooks").mkdir(parents=True)
-    pages = sorted((ROOT / "docs").glob("*.md"))
+    pages = site_pages(with_solutions)
     site_files = {p.resolve() for p in pages} | {(ROOT / "notebooks" / p.name).resolve() for p in notebooks}
     shutil.copytree(ROOT / "docs", staging / "docs", ignore=shutil.ignore_patterns("*.md"))  # images and the like
     for page in pages:

@@ -5,7 +5,7 @@
 Each notebook runs with ``OUTPUT_DIR=<out>/<notebook>`` (its figures and metrics.json land there)
 and the executed copy is written to ``<out>/<notebook>.ipynb``. Working directory: ``<out>/work``,
 so data the notebooks generate stays out of the source tree. One line per code cell says which
-cell is running and how long the notebook has taken (``ca2sis_lib.notebook_runner``); ``--quiet``
+cell is running and how long the notebook has taken (``scripts/notebook_runner.py``); ``--quiet``
 prints only one line per notebook.
 
 Nothing is removed or replaced that this script did not make: ``--out`` may not be (or contain) the
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import nbformat
 
-from ca2sis_lib.notebook_runner import execute
-from ca2sis_lib.owned_folder import NotOurFolder, check_location
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded as a module (tests)
+from notebook_runner import execute  # noqa: E402  (scripts/notebook_runner.py, beside this file)
+
+from ca2sis_lib.owned_folder import NotOurFolder, check_location  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,3 +1,4 @@
+import functools
 import importlib.util
 import json
 import os
@@ -42,6 +43,12 @@ def load_script(relative_path: str) -> ModuleType:
     return module
 
 
+@functools.cache
+def notebook_runner() -> ModuleType:
+    """scripts/notebook_runner.py (course tooling: papermill is an extra, so it is not in the package), loaded once."""
+    return load_script("scripts/notebook_runner.py")
+
+
 def write_folder_dataset(split: Path, count: int = 10, seed: int = 0, classes: int = 12) -> Path:
     """``count`` image/label PNG pairs of 72x88 (so the 64x64 crop has room to move) and a
     dataset.json with left/right class pairs (so a flip also swaps ids), as a user would prepare them."""
@@ -72,7 +79,7 @@ class SmokeRuns:
         self.failures: dict[str, BaseException] = {}
 
     def run(self, notebook: Path) -> Path:
-        from ca2sis_lib.notebook_runner import execute
+        execute = notebook_runner().execute
 
         executed = self.root / notebook.name
         if notebook.name in self.failures:

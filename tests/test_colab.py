@@ -118,6 +118,23 @@ def test_make_colab_rewrites_every_place(tmp_path: Path):
         colab.apply("https://github.com/someone/fork", "main", root=tmp_path)
 
 
+def test_make_colab_sets_the_students_copy(tmp_path: Path):
+    """`make colab STUDENT_REPO=… STUDENT_BRANCH=…` writes [tool.ca2sis]; the instructors' own location is refused
+    before anything is written (the students' badges would open the solutions)."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "notebooks").mkdir()
+    colab.apply("someone/fork", "main", root=tmp_path, student_repo="someone/fork-students", student_branch="main")
+    assert colab.read_location(tmp_path) == ("someone/fork", "main")
+    assert colab.read_student_location(tmp_path) == ("someone/fork-students", "main")
+    assert colab.check(tmp_path) == []
+    before = (tmp_path / "pyproject.toml").read_text()
+    with pytest.raises(ValueError, match="would open the solutions"):
+        colab.apply("someone/fork", "main", root=tmp_path, student_repo="someone/fork")
+    assert (tmp_path / "pyproject.toml").read_text() == before
+    colab.apply("someone/fork", "main", root=tmp_path, student_branch="for-students")  # the repository stays
+    assert colab.read_student_location(tmp_path) == ("someone/fork-students", "for-students")
+
+
 def test_first_cell_stops_with_a_clear_message_on_a_wrong_address(tmp_path: Path):
     wrong = (tmp_path / "no-such-repository.git").as_uri()
     done = run_cell(sys.executable, first_cell(NOTEBOOKS[0], wrong), tmp_path)

@@ -3,8 +3,8 @@
 * every check accepts the solution written in the source notebook and rejects at least two typical
   wrong answers with a hint (the wrong answers are written out below);
 * an unsolved stub reports "not yet", a crash is reported, not raised, and ``strict=True`` raises;
-* ``scripts/make_student.py`` removes every solution and hidden test, and gives the same cell sources
-  as nbgrader's own ``generate_assignment``;
+* ``scripts/make_student.py`` (nbgrader's own preprocessors) removes every solution and hidden test, and
+  points every badge and clone address at the students' copy, never at the instructors' notebooks;
 * the student notebooks run top to bottom in smoke mode with every check reporting "not yet".
 (That the solution notebooks pass every check in smoke mode is asserted by tests/test_notebooks.py.)
 """
@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -459,25 +456,39 @@ def test_make_student_removes_every_solution(tmp_path):
 
 def test_make_student_refuses_a_solution_outside_a_solution_cell():
     cell = nbformat.v4.new_code_cell("x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION")
-    with pytest.raises(ValueError, match="not an nbgrader solution cell"):
+    with pytest.raises(ValueError, match="test: .*non-solution cell.* Fix: give the cell nbgrader's metadata"):
         make_student.student_cell(cell, "test")
 
 
-@pytest.mark.slow
-def test_nbgrader_generate_assignment_gives_the_same_student_version(tmp_path):
-    """nbgrader's own pipeline (validation of the cell metadata included) on notebook 04."""
-    source = NOTEBOOKS[4]
-    course = tmp_path / "course"
-    (course / "source" / "ex").mkdir(parents=True)
-    shutil.copy(source, course / "source" / "ex" / source.name)
-    (course / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = r'{course}'\n")
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ex", "--no-db", "--force"],
-                          cwd=course, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    theirs = nbformat.read(course / "release" / "ex" / source.name, as_version=4)
-    ours = make_student.student_notebook(source)
-    assert [c.source for c in theirs.cells] == [c.source for c in ours.cells]
-    assert sum(bool(c.metadata.get("nbgrader", {}).get("checksum")) for c in theirs.cells) >= 4  # graded cells
+def test_student_badges_and_clone_addresses_lead_to_the_students_copy(tmp_path):
+    """A student who clicks the badge (or whose first cell clones) must land on the students' copy
+    ([tool.ca2sis] in pyproject.toml), never on the instructors' notebooks that hold the solutions."""
+    colab = load_script("scripts/colab.py")
+    repo, branch = colab.read_location(ROOT)
+    student_repo, student_branch = colab.read_student_location(ROOT)
+    assert (student_repo, student_branch) != (repo, branch)
+    assert make_student.main(["--out", str(tmp_path)]) == 0
+    for path in NOTEBOOKS:
+        nb = nbformat.read(tmp_path / path.name, as_version=4)
+        text = (tmp_path / path.name).read_text()
+        badge = next(c for c in nb.cells if colab.BADGE_TAG in c.metadata.get("tags", []))
+        assert badge.source == colab.badge_source(student_repo, student_branch, path.name)
+        first = next(c for c in nb.cells if c.cell_type == "code").source
+        assert first.startswith(colab.setup_block(colab.repo_url(student_repo), student_branch)), path.name
+        assert colab.colab_url(repo, branch) not in text, f"{path.name}: a link to the instructors' notebooks"
+
+
+def test_the_students_copy_cannot_be_the_instructors(tmp_path):
+    colab = load_script("scripts/colab.py")
+    text = (ROOT / "pyproject.toml").read_text()
+    repo, branch = colab.location(text)
+    with pytest.raises(ValueError, match="would open the solutions"):
+        colab.student_location(colab.write_student_location(text, repo, branch))
+    with pytest.raises(ValueError, match="student_branch"):
+        colab.student_location(text.replace(colab.TOOL_TABLE, "[tool.other]"))
+    moved = colab.write_student_location(text, "school/ca2sis-students", "main")
+    assert colab.student_location(moved) == ("school/ca2sis-students", "main")
+    assert colab.location(moved) == (repo, branch)  # the instructors' location is left alone
 
 
 @pytest.mark.notebook

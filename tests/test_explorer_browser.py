@@ -1,6 +1,10 @@
 """The explorer in a real browser: the page alone (scripts/build_explorer.py, no notebooks executed),
 served from 127.0.0.1 and driven by Debian's Chromium through Playwright.
 
+0. A page load downloads the CA²-SIS model only: until interactive and a few seconds after, every
+   response the browser received is counted; the ONNX graphs fetched are exactly CA²-SIS's, within
+   8 MB (so is everything but onnxruntime-web's runtime), and no SEAN-style graph is requested.
+   The comparison's button (off by default) fetches the SEAN-style graphs, once, and draws its face.
 1. A brush stroke changes the map and the face; the face equals Python onnxruntime's output for the
    same map, and the library's own decode in torch (max abs ≤ 1e-3); undo brings the face back.
 2. Hovering pixels never runs a model, and the argmax class the page reports is the one
@@ -8,8 +12,10 @@ served from 127.0.0.1 and driven by Debian's Chromium through Playwright.
 3. A style edit and a shape-token edit equal ``ca2sis_lib.editing``'s for both models (CA²-SIS's
    token swap; SEAN's composed mask); an edit the library refuses is refused.
 4. The console stays free of errors and no request leaves 127.0.0.1.
+5. The comparison turns off (SEAN stops running) and on again (no second download; SEAN catches up
+   with the map painted meanwhile), by keyboard; it was turned on by a tap.
 
-The page's own timings (interactive, decoder pass, model bytes) are written to
+The page's own timings (interactive, decoder pass, model bytes) and the downloads are written to
 ``outputs/browser/explorer_speed.json`` with the load average, not asserted: the benchmark
 (benchmarks/explorer_browser.py) is where they are reported. The first build runs ``npm ci`` once;
 without npm or the registry the test skips, unless ``CA2SIS_REQUIRE_BROWSER=1``.
@@ -37,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = ROOT / "outputs" / "browser"
 BUDGET_S = 480  # a ceiling: about 2 min at load 20 on 2 cores, 6 min seen once at its worst
 HAIR, MOUTH, EARS = 8, 7, 9
+MODEL_LIMIT = 8_000_000  # bytes: "the downloaded model ≤ 8 MB" (issue 33), what a page load fetches
 benchmark = load_script("benchmarks/explorer_browser.py")
 build_explorer = load_script("scripts/build_explorer.py")
 
@@ -66,6 +73,16 @@ def face(built: Path, index: int) -> tuple[torch.Tensor, torch.Tensor]:
     image = torch.from_numpy(decode(item["image"], (64, 64, 3)).copy()).float().div(127.5).sub(1.0)
     labels = torch.from_numpy(decode(item["labels"], (64, 64)).copy()).long()
     return image.permute(2, 0, 1)[None], labels[None]
+
+
+def graph_files(built: Path, key: str) -> dict[str, int]:
+    """The URL paths of model ``key``'s ONNX graphs as the page fetches them -> their bytes (the manifest's)."""
+    manifest = json.loads((built / "explorer" / "models" / "manifest.json").read_text())
+    return {f"/explorer/models/{g['file']}": g["bytes"] for g in manifest["models"][key]["graphs"].values()}
+
+
+def onnx_files(downloaded: dict) -> dict[str, int]:
+    return {path: size for path, size in downloaded["files"].items() if path.endswith(".onnx")}
 
 
 def page_image(snapshot: dict, key: str) -> torch.Tensor:
@@ -110,19 +127,24 @@ def test_the_explorer_paints_inspects_and_edits_like_the_library(built: Path, mo
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1250}, has_touch=True)
             page = context.new_page()
+            downloads = benchmark.Downloads(page)
             page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.on("request", lambda r: problems.append(f"request to another host: {r.url}")
                     if not r.url.startswith(f"http://127.0.0.1:{port}/") else None)
             page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
             page.goto(f"http://127.0.0.1:{port}/explorer/index.html", timeout=deadline.ms(60))
-            page.wait_for_function(benchmark.READY_JS, timeout=deadline.ms(150))
+            page.wait_for_function(benchmark.INTERACTIVE_JS, timeout=deadline.ms(150))
             try:
+                on_load = a_page_load_fetches_the_ca2sis_model_only(page, built, downloads)
                 hover_matches_record_attention(page, built, models, deadline)
+                comparison = a_tap_loads_the_baseline_and_compares(page, built, models, downloads, deadline)
                 edits_match_the_library(page, built, models, deadline)
                 a_stroke_matches_onnxruntime_and_torch(page, built, models, deadline)
                 keyboard_touch_and_palette(page, deadline)
+                the_comparison_turns_off_and_on(page, built, models, downloads, deadline)
                 figures = benchmark.page_figures(page, passes=5)
+                figures.update({"download_on_load": on_load, "download_comparison": comparison})
             finally:
                 page.screenshot(path=str(ARTEFACTS / "explorer.png"), full_page=True, timeout=deadline.ms(20))
         finally:
@@ -136,6 +158,75 @@ def settle(page, deadline: Deadline) -> dict:
     """Wait until every change so far is computed and drawn; the page's state then."""
     page.wait_for_function("async () => { await window.explorer.settled(); return true; }", timeout=deadline.ms(60))
     return page.evaluate("() => window.explorer.snapshot()")
+
+
+def a_page_load_fetches_the_ca2sis_model_only(page, built: Path, downloads) -> dict:
+    """Until interactive and GRACE_S seconds after, the comparison off: CA²-SIS's graphs and no SEAN graph."""
+    assert page.evaluate("() => window.explorer.error") is None
+    page.wait_for_timeout(1000 * benchmark.GRACE_S)
+    loaded = downloads.since(0)
+    assert not [p for p in loaded["files"] if "sean" in p], f"a page load fetched the baseline: {loaded['files']}"
+    assert onnx_files(loaded) == graph_files(built, "ca2sis"), "a page load fetches exactly CA²-SIS's graphs"
+    assert loaded["onnx"] <= MODEL_LIMIT, f"the model downloaded on load is {loaded['onnx'] / 1e6:.2f} MB"
+    rest = loaded["total"] - loaded["runtime"]  # the runtime (onnxruntime-web's WebAssembly) is not the model
+    assert rest <= MODEL_LIMIT, f"a page load fetches {rest / 1e6:.2f} MB besides onnxruntime-web"
+    assert set(loaded["files"]) >= {"/explorer/samples.json", "/explorer/models/manifest.json"}
+    assert page.get_attribute("#compare", "aria-pressed") == "false", "the comparison is off by default"
+    assert page.locator("#sean-view").is_hidden()
+    sean_mb = sum(graph_files(built, "sean").values()) / 1e6
+    assert f"({sean_mb:.1f} MB)" in page.locator("#compare").inner_text(), "the button says what it downloads"
+    assert page.evaluate("() => window.explorer.runs.sean") == 0
+    return loaded
+
+
+def a_tap_loads_the_baseline_and_compares(page, built: Path, models: dict, downloads, deadline: Deadline) -> dict:
+    """The comparison turned on by touch: the SEAN-style graphs are fetched, and its face is the library's."""
+    mark = downloads.mark()
+    box = box_of(page, "#compare", deadline)
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(benchmark.COMPARING_JS, timeout=deadline.ms(150))
+    assert page.evaluate("() => window.explorer.error") is None
+    assert page.get_attribute("#compare", "aria-pressed") == "true"
+    assert page.locator("#sean-view").is_visible()
+    snapshot = settle(page, deadline)
+    fetched = downloads.since(mark)
+    assert onnx_files(fetched) == graph_files(built, "sean"), "turning the comparison on fetches SEAN's graphs"
+    image, labels = face(built, 0)
+    assert snapshot["sean"]["mask"] == snapshot["labels"] == labels.flatten().tolist()
+    expected = editing.reconstruct(models["sean"], image, labels)
+    assert max_abs(page_image(snapshot, "sean"), expected) <= 1e-3, "SEAN: the face's own styles on its map"
+    return fetched
+
+
+def the_comparison_turns_off_and_on(page, built: Path, models: dict, downloads, deadline: Deadline) -> None:
+    """Off (keyboard): SEAN stops running while the map changes; on again: no new download, SEAN catches up."""
+    mark = downloads.mark()
+    page.focus("#compare", timeout=deadline.ms(10))
+    page.keyboard.press("Space")
+    page.wait_for_selector("#compare[aria-pressed='false']", timeout=deadline.ms(10))
+    assert page.locator("#sean-view").is_hidden()
+    runs = page.evaluate("() => ({...window.explorer.runs})")
+    page.click("#swatches label:has-text('hair')", timeout=deadline.ms(10))
+    page.check("input[name=brush-size][value='9']", timeout=deadline.ms(10))
+    page.focus("#map", timeout=deadline.ms(10))
+    page.keyboard.press("Space")
+    painted = settle(page, deadline)
+    after = page.evaluate("() => ({...window.explorer.runs})")
+    assert after["ca2sis"] > runs["ca2sis"] and after["sean"] == runs["sean"], "SEAN ran with the comparison off"
+    assert painted["sean"]["mask"] != painted["labels"]
+    page.focus("#compare", timeout=deadline.ms(10))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#compare[aria-pressed='true']", timeout=deadline.ms(10))
+    snapshot = settle(page, deadline)
+    assert page.locator("#sean-view").is_visible()
+    assert snapshot["sean"]["mask"] == snapshot["labels"], "SEAN did not catch up with the map"
+    image, labels = face(built, 0)
+    model = models["sean"]
+    with torch.no_grad():
+        one_hot = labels_to_one_hot(torch.tensor(snapshot["labels"]).reshape(1, 64, 64), 12)
+        expected = model.decode(one_hot, model.encode_style(image, labels)).image
+    assert max_abs(page_image(snapshot, "sean"), expected) <= 1e-3, "SEAN after the comparison came back"
+    assert onnx_files(downloads.since(mark)) == {}, "turning the comparison on again downloaded graphs again"
 
 
 def hover_matches_record_attention(page, built: Path, models: dict, deadline: Deadline) -> None:

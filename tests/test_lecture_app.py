@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -58,14 +57,16 @@ def test_build_lecture_app_passes_the_checkpoint_to_load_model(monkeypatch, tmp_
     assert app.inspector.export().parent == tmp_path
 
 
-def test_lecture_samples_refuse_a_dataset_of_other_classes(tmp_path: Path):
-    from ca2sis_lib.viz.lecture import lecture_samples
+def test_held_out_samples_refuse_a_dataset_of_other_classes(tmp_path: Path):
+    from ca2sis_lib.data.samples import held_out_samples
 
-    official_like = SimpleNamespace(config=SimpleNamespace(num_classes=19, image_size=256))
+    official_like = dict(image_size=256, num_classes=19)  # the authors' model
     with pytest.raises(ValueError, match="DATA=<folder>"):
-        lecture_samples(official_like, "toy")
+        held_out_samples("toy", **official_like)
     with pytest.raises(FileNotFoundError, match="images/ and labels/"):
-        lecture_samples(official_like, str(tmp_path / "missing"))
+        held_out_samples(str(tmp_path / "missing"), **official_like)
+    with pytest.raises(ValueError, match="2 samples are needed"):
+        held_out_samples("toy", 64, 12, num_samples=1, at_least=2)  # the editor needs A and B
 
 
 # JupyterLab extensions that nbgrader and notebook install: they need JupyterLab's shared modules and log

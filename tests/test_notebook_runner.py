@@ -8,8 +8,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from conftest import notebook_runner
 
-from ca2sis_lib.notebook_runner import execute
+execute = notebook_runner().execute
 
 
 @pytest.mark.notebook

@@ -50,3 +50,22 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "make run" in readme
     assert "\nmake test\n" in ci
     assert "set -euo pipefail" in ci
+
+
+COURSE_TOOLS = {"papermill", "nbformat", "nbclient", "nbconvert", "nbgrader", "sphinx", "myst_nb", "voila",
+                "jupyterlab", "pytest", "playwright", "hypothesis", "ruff"}
+
+
+def test_the_package_imports_no_course_tool():
+    """`pip install ca2sis_lib` (Colab) brings only the runtime dependencies, so no module of the package may
+    import a tool of the extras: course tooling (the papermill runner, the site, the student versions) lives
+    in scripts/."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "ca2sis_lib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in COURSE_TOOLS]
+    assert not found, f"the installable package imports course tools: {found}"

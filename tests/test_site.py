@@ -43,10 +43,11 @@ def site(smoke_runs, tmp_path_factory) -> Path:
 
 
 def test_site_holds_every_notebook_and_page(site: Path):
-    repo, branch = colab.read_location(ROOT)
+    repo, branch = colab.read_student_location(ROOT)  # the students' site opens the students' copy in Colab
     assert (site / "index.html").exists() and (site / "docs" / "index.html").exists()
     for page in (ROOT / "docs").glob("*.md"):
-        assert (site / "docs" / f"{page.stem}.html").exists(), f"docs/{page.name} is not on the site"
+        on_site = page.name not in build_site.INSTRUCTOR_PAGES  # the students' site leaves those out
+        assert (site / "docs" / f"{page.stem}.html").exists() == on_site, f"docs/{page.name}: on the site {on_site}"
     landing = (site / "docs" / "index.html").read_text()
     for notebook in NOTEBOOKS:
         page = (site / "notebooks" / f"{notebook.stem}.html").read_text()
@@ -85,6 +86,51 @@ def test_the_site_hides_solutions_unless_asked_and_marks_smoke_runs(tmp_path: Pa
         assert ("return 42" in shown.source) == with_solutions and bool(shown.outputs) == with_solutions
         assert bool(next(c for c in cells if "statuses" in c.source).outputs) == with_solutions  # no "correct"
         assert cells[-1].outputs, "a cell without a solution keeps its outputs"
+
+
+def test_the_students_site_names_no_reference_answers(tmp_path: Path):
+    """The students' site leaves out the instructors' page (docs/exercises.md names the file holding every
+    reference answer) and links to it nowhere; the instructors' copy (--with-solutions) keeps it."""
+    import shutil
+
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    for notebook in NOTEBOOKS:  # the source notebooks stand in for executed ones: staging reads cells only
+        shutil.copy(notebook, executed / notebook.name)
+    for with_solutions in (False, True):
+        staging = tmp_path / f"staged_{with_solutions}"
+        build_site.stage(executed, staging, with_solutions)
+        pages = {p.name for p in (staging / "docs").glob("*.md")}
+        text = "\n".join(p.read_text() for p in sorted(staging.rglob("*")) if p.suffix in (".md", ".ipynb"))
+        assert ("exercises.md" in pages) == with_solutions
+        assert ("_reference" in text) == with_solutions, "the reference answers' file is named on the site"
+        repo, branch = colab.read_location(ROOT) if with_solutions else colab.read_student_location(ROOT)
+        badges = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/", text)
+        assert badges and set(badges) == {(repo, branch)}, "a Colab link to the wrong copy of the notebooks"
+        if not with_solutions:
+            assert not re.search(r"\]\([^)]*exercises\.md", text), "a link to the instructors' page"
+            assert "index.md" in pages and "architecture.md" in pages
+
+
+def test_the_students_site_drops_every_output_that_shows_the_verdicts(tmp_path: Path):
+    """A closing cell that displays the metrics dict with the exercises' verdicts ('correct' beside stubs)."""
+    import nbformat
+
+    shown = nbformat.v4.new_code_cell("metrics")
+    shown.outputs = [nbformat.v4.new_output("execute_result", data={
+        "text/plain": "{'exercises': {'tensor_shapes': 'correct'},\n 'exercises_passed': 1, 'steps': 4}"},
+        execution_count=1)]
+    printed = nbformat.v4.new_code_cell("print(METRICS)")
+    printed.outputs = [nbformat.v4.new_output("stream", text="{\"exercises\": {\"to_one_hot\": \"correct\"}}\n")]
+    numbers = nbformat.v4.new_code_cell("print(shown_metrics(metrics))")
+    numbers.outputs = [nbformat.v4.new_output("stream", text="{'steps': 4}\n")]
+    executed = tmp_path / "00_anatomy_of_ca2sis.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[shown, printed, numbers]), executed)
+    for with_solutions in (False, True):
+        staged = tmp_path / f"staged_{with_solutions}.ipynb"
+        build_site.stage_notebook(executed, staged, set(), "owner/name", "main", with_solutions)
+        cells = [c for c in nbformat.read(staged, as_version=4).cells if c.cell_type == "code"]
+        assert [bool(c.outputs) for c in cells] == [with_solutions, with_solutions, True]
 
 
 def test_a_build_without_executed_notebooks_says_what_to_run(tmp_path: Path):

@@ -144,6 +144,32 @@ def test_auroc_known_answers():
     assert viz.average_ranks(np.array([10, 20, 20, 5])).tolist() == [2.0, 3.5, 3.5, 1.0]
 
 
+def test_average_precision_known_answers():
+    assert viz.average_precision([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert viz.average_precision([1, 2, 3, 4], [0, 0, 1, 1]) == 1.0
+    assert viz.average_precision([5, 5, 5, 5], [0, 1, 0, 1]) == 0.5  # all tied: the positives' share
+    assert math.isnan(viz.average_precision([1, 2, 3], [0, 0, 0]))
+    rng = np.random.default_rng(0)  # against the definition: Σ over thresholds of Δrecall × precision
+    scores, target = rng.integers(0, 6, 300), rng.random(300) < 0.2
+    brute, recall_before = 0.0, 0.0
+    for threshold in sorted(set(scores.tolist()), reverse=True):
+        chosen = scores >= threshold
+        recall = (chosen & target).sum() / target.sum()
+        brute += (recall - recall_before) * (chosen & target).sum() / chosen.sum()
+        recall_before = recall
+    assert viz.average_precision(scores, target) == pytest.approx(brute)
+
+
+def test_average_precision_separates_what_auroc_cannot():
+    """A rare class with a few strong false positives: AUROC stays near 1, AP shows the false positives
+    (notebook 04's heat maps: every AUROC of the shipped model rounds to 1.00)."""
+    target = np.zeros(4000, bool)
+    target[:20] = True  # 20 pixels of an eye among 4000
+    scores = np.where(target, 5.0, 0.0)
+    scores[20:40] = 6.0  # 20 other pixels above every one of the eye's
+    assert viz.auroc(scores, target) > 0.99 and viz.average_precision(scores, target) < 0.6
+
+
 def test_iou_known_answers():
     a = np.array([[1, 1, 0], [0, 0, 0]], dtype=bool)
     b = np.array([[0, 1, 1], [0, 0, 0]], dtype=bool)
@@ -167,6 +193,7 @@ def test_agreement_is_perfect_for_maps_equal_to_the_mask(rec):
     table = viz.agreement_table(_fake_recording(rec, logits_from_mask=True))
     present = table[table["pixels"] > 0]
     assert len(present) == 3 * 12 and np.allclose(present["iou"], 1) and np.allclose(present["auroc"], 1)
+    assert np.allclose(present["ap"], 1)
     summary = viz.agreement_summary(table)
     assert summary["layer"].tolist() == rec.layer_names and summary["resolution"].tolist() == [16, 32, 64]
     noisy = viz.agreement_table(_fake_recording(rec, logits_from_mask=False))
@@ -176,9 +203,10 @@ def test_agreement_is_perfect_for_maps_equal_to_the_mask(rec):
 
 def test_agreement_table_of_the_real_recording(rec):
     table = viz.agreement_table(rec)
-    assert set(table.columns) >= {"layer", "resolution", "class", "pixels", "iou", "auroc"}
+    assert set(table.columns) >= {"layer", "resolution", "class", "pixels", "iou", "auroc", "ap"}
     assert len(table) == 3 * 12
     assert table["iou"].dropna().between(0, 1).all() and table["auroc"].dropna().between(0, 1).all()
+    assert table.loc[table["pixels"] > 0, "ap"].between(0, 1).all()
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -197,6 +225,7 @@ def test_every_figure_draws_and_saves(model, rec, tmp_path):
         viz.plot_self_attention(viz.self_attention_maps(model, rec, 30, 12), rec, 30, 12),
         viz.plot_agreement(table, "iou"),
         viz.plot_agreement(table, "auroc"),
+        viz.plot_agreement(table, "ap"),
         viz.plot_agreement_by_resolution(table),
         viz.plot_modulation(modulation, "decoder.up_1.norm_0", rec.labels[0], rec.palette),
         viz.plot_attention_vs_modulation(rec, "cross@32", 3, modulation, viz.layer_at_resolution(modulation, 32)),
@@ -210,6 +239,56 @@ def test_every_figure_draws_and_saves(model, rec, tmp_path):
     assert "<svg" in svg.read_text()[:1000]
     with pytest.raises(ValueError, match=".png, .svg or .pdf"):
         viz.save_figure(figures[0], tmp_path / "grid.jpg")
+
+
+def drawn_pictures(fig: Figure) -> list[np.ndarray]:
+    """What every panel of a figure shows: the array behind its image, row by row."""
+    return [np.asarray(ax.images[0].get_array()) for ax in fig.axes if ax.images]
+
+
+def test_every_mask_drawn_in_a_grid_has_the_palette_colours(batch):
+    """A mask row shows class k in palette[k] exactly (notebook 05's composed-mask row once squeezed
+    0–255 colours with * 2 - 1: neck, eyes and brows turned white, nose, ears and mouth one yellow)."""
+    from ca2sis_lib.data.toy import TOY_PALETTE
+
+    image, labels = batch
+    palette = np.asarray(TOY_PALETTE)
+    fig = viz.plot_image_rows({"mask": labels, "image": image, "mask again": labels.flip(-1)}, "t", palette=palette)
+    drawn = drawn_pictures(fig)
+    assert len(drawn) == 3 * len(labels)
+    for got, expected in zip(drawn[:2] + drawn[4:], [*labels, *labels.flip(-1)]):
+        assert got.dtype == np.uint8 and np.array_equal(got, palette[expected.numpy()])
+        assert len(np.unique(got.reshape(-1, 3), axis=0)) == len(expected.unique())  # no two classes merge
+    assert np.allclose(drawn[2], viz.to_rgb(image[0]))  # images are drawn from [-1, 1], not as masks
+    with pytest.raises(ValueError, match="palette"):
+        viz.plot_image_rows({"mask": labels})
+    with pytest.raises(ValueError, match="integer class ids"):
+        viz.plot_image_rows({"mask": labels.float()}, palette=palette)
+
+
+def test_training_log_and_progress_figures(tmp_path):
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    rows = "step,g_l1,g_attn,g_total,g_gan,d_hinge\n10,3,2,5,0.1,1.9\n20,2,1,3,0.2,1.5\n20,2.5,1,3.5,0.2,1.4\n"
+    (run / "log.csv").write_text(rows)  # step 20 twice: a crash between two checkpoints
+    log = viz.read_training_log(run / "log.csv")
+    assert log["step"].tolist() == [10, 20] and log["g_l1"].tolist() == [3, 2.5]  # the last row of a step wins
+    viz.save_figure(viz.new_figure(2, 2)[0], run / "samples" / "step_0000020.png", dpi=20)
+    fig = viz.plot_training_progress(run, total_steps=40)
+    assert fig._suptitle.get_text() == "run: step 20 of 40" and len(drawn_pictures(fig)) == 1
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["g_l1", "g_attn", "g_total"]  # generator terms; g_gan goes with d_hinge
+
+
+def test_class_centre_is_a_pixel_of_the_class():
+    from ca2sis_lib.masks import class_centre
+
+    ring = torch.zeros(9, 9, dtype=torch.long)
+    ring[1:8, 1:8] = 1
+    ring[3:6, 3:6] = 0  # a ring: its centroid (4, 4) is not a pixel of it
+    y, x = class_centre(ring, 1)
+    assert ring[y, x] == 1 and abs(y - 4) + abs(x - 4) == 2
+    assert class_centre(ring, 2) is None
 
 
 # -- inspector -------------------------------------------------------------------------------------

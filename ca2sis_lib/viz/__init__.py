@@ -7,12 +7,13 @@
     build_inspector(model, samples, class_names, palette)   # the interactive version
     build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
-Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, tables), ``figures`` (matplotlib),
-``inspector`` and ``editor`` (ipywidgets, imported only when an app is built).
+Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, AP, tables), ``figures`` (matplotlib),
+``grids`` (rows of images and masks), ``training`` (a run's curves and samples), ``inspector`` and
+``editor`` (ipywidgets, imported only when an app is built).
 """
 
 from ..masks import colour_labels  # re-exported: notebooks draw masks through viz
-from .agreement import agreement_summary, agreement_table, auroc, average_ranks, iou
+from .agreement import agreement_summary, agreement_table, auroc, average_precision, average_ranks, iou
 from .editor import EditorApp, StyleShapeEditor, build_editor
 from .figures import (
     SlideFigure,
@@ -32,8 +33,10 @@ from .figures import (
     save_figure,
     to_rgb,
 )
+from .grids import picture, plot_image_rows
 from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
 from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
+from .training import plot_training_log, plot_training_progress, read_training_log
 
 __all__ = [
     "AttentionInspector",
@@ -46,6 +49,7 @@ __all__ = [
     "agreement_summary",
     "agreement_table",
     "auroc",
+    "average_precision",
     "average_ranks",
     "build_editor",
     "build_inspector",
@@ -56,15 +60,20 @@ __all__ = [
     "iou",
     "layer_at_resolution",
     "new_figure",
+    "picture",
     "plot_agreement",
     "plot_agreement_by_resolution",
     "plot_attention_vs_modulation",
     "plot_heads",
+    "plot_image_rows",
     "plot_layer_class_grid",
     "plot_modulation",
     "plot_overlay",
     "plot_pixel_distribution",
     "plot_self_attention",
+    "plot_training_log",
+    "plot_training_progress",
+    "read_training_log",
     "record_attention",
     "save_figure",
     "self_attention_maps",

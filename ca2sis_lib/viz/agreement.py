@@ -1,4 +1,4 @@
-"""Does the attention follow the mask? Two numbers per (layer, class), both computed here by hand.
+"""Does the attention follow the mask? Three numbers per (layer, class), all computed here by hand.
 
 * **IoU of the argmax.** Give every pixel the class its query matches best (argmax over K of the
   head-averaged logits) and compare that segmentation with the mask: |pred ∩ mask| / |pred ∪ mask|.
@@ -6,6 +6,12 @@
 * **AUROC of the logits.** Rank all pixels by their logit for class c; the AUROC is the probability
   that a random pixel *of* class c is ranked above a random pixel *not* of class c (Mann–Whitney U).
   It ignores the other classes and any monotone rescaling: 1 = perfect ordering, 0.5 = chance.
+* **Average precision (AP) of the logits.** The same ranking, read from the top: walking down the
+  pixels by their logit for class c, the precision (share of class-c pixels so far) averaged over
+  the recall steps. For a few dozen pixels of an eye among thousands, a few dozen other pixels
+  ranked above some of the eye's move its AUROC by thousandths but its AP by a half: on a trained
+  model AUROC sits near 1 for every class, while AP still tells the classes apart. Chance is the
+  class's share of the pixels, not 0.5.
 
 The mask is nearest-resized to each layer, exactly as the attention loss L_att sees it
 (docs/architecture.md#attention-loss-l_att),
@@ -43,6 +49,23 @@ def auroc(scores: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) 
     return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def average_precision(scores: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
+    """AP = Σ_n (R_n − R_{n−1}) P_n over the distinct scores from the highest down (P, R: precision and recall
+    of "score ≥ threshold"; tied scores enter together); NaN without a positive."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    target = np.asarray(target, dtype=bool).ravel()
+    n_pos = int(target.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    scores, target = scores[order], target[order]
+    last_of_tie = np.r_[scores[1:] != scores[:-1], True]  # the last pixel of each group of equal scores
+    true_pos = np.cumsum(target)[last_of_tie]
+    precision = true_pos / (np.flatnonzero(last_of_tie) + 1)
+    recall_step = np.diff(np.r_[0, true_pos]) / n_pos
+    return float((recall_step * precision).sum())
+
+
 def iou(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
     """|pred ∩ target| / |pred ∪ target| for boolean arrays; NaN when both are empty."""
     pred = np.asarray(pred, dtype=bool)
@@ -52,10 +75,10 @@ def iou(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> f
 
 
 def agreement_table(recording: AttentionRecording, head: int | None = None) -> pd.DataFrame:
-    """One row per (layer, class): its share of the mask, IoU of the attention argmax, AUROC.
+    """One row per (layer, class): its share of the mask, IoU of the attention argmax, AUROC and AP.
 
     Columns: layer, resolution (h), class_id, class, pixels (fraction of valid mask pixels),
-    iou, auroc. Classes absent from the mask get NaN (there is nothing to agree with).
+    iou, auroc, ap. Classes absent from the mask get NaN (there is nothing to agree with).
     """
     rows = []
     for layer in recording.layer_names:
@@ -75,15 +98,16 @@ def agreement_table(recording: AttentionRecording, head: int | None = None) -> p
                 "pixels": float(present.mean()) if present.size else 0.0,
                 "iou": iou(chosen == c, present) if present.any() else float("nan"),
                 "auroc": auroc(scores[:, c], present),
+                "ap": average_precision(scores[:, c], present),
             })
     return pd.DataFrame(rows)
 
 
 def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per layer: mean IoU and mean AUROC over the classes present in the mask (NaNs skipped)."""
+    """Per layer: mean IoU, mean AUROC and mean AP over the classes present in the mask (NaNs skipped)."""
     present = table[table["pixels"] > 0]
     summary = present.groupby("layer", sort=False).agg(
         resolution=("resolution", "first"), classes=("class_id", "count"),
-        mean_iou=("iou", "mean"), mean_auroc=("auroc", "mean"),
+        mean_iou=("iou", "mean"), mean_auroc=("auroc", "mean"), mean_ap=("ap", "mean"),
     )
     return summary.reset_index()

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..checks import check_samples
-from ..masks import colour_labels
+from ..masks import class_centre, colour_labels
 from ..models.interface import SemanticGenerator
 from .app import WIDGET_STYLE, PanelApp
 from .figures import (
@@ -159,12 +159,8 @@ class AttentionInspector:
 
     def centre_of_class(self, cls: int | None = None) -> tuple[int, int]:
         """The pixel of class ``cls`` (default: the selected class) nearest to the class's centroid."""
-        cls = self.state.cls if cls is None else cls
-        where = torch.nonzero(self.recording.labels[0] == cls).float()  # (n, 2) rows, cols
-        if len(where) == 0:
-            return self.state.y, self.state.x
-        nearest = ((where - where.mean(dim=0)) ** 2).sum(dim=1).argmin()
-        return int(where[nearest, 0]), int(where[nearest, 1])
+        centre = class_centre(self.recording.labels[0], self.state.cls if cls is None else cls)
+        return (self.state.y, self.state.x) if centre is None else centre
 
     def _centre_on_sample(self, rec: AttentionRecording) -> None:
         """Start at the image centre, with the class found there selected."""

@@ -136,6 +136,13 @@ class AttentionRecording:
         """(B, h, w): the class each pixel's query matches best (argmax of the logits)."""
         return self.attention_map(layer, head, kind="logits").argmax(dim=1)
 
+    def class_distribution(self, layer: str, cls: int, sample: int = 0) -> Tensor:
+        """(K,): how the pixels of class ``cls`` (in ``layer``'s resized mask) split their attention over the
+        classes, on average (head-averaged softmax weights; sums to 1). Rows of the class grid show one class's
+        weight everywhere; this shows where one class's pixels put theirs. NaN when the class is absent."""
+        inside = self.target(layer)[sample, cls] > 0  # (h, w)
+        return self.mean_probs(layer)[sample][:, inside].mean(dim=1)  # (K, n) -> (K,)
+
     # -- one pixel -----------------------------------------------------------------------------
     def layer_cell(self, layer: str, y: int, x: int) -> tuple[int, int]:
         """Image pixel (y, x) -> the cell (row, col) of ``layer``'s grid that contains it."""

@@ -5,7 +5,10 @@
 //   style edit       -> decoder only (rows of the style codes swapped)
 //   shape-token edit -> decoder only (rows of the tokens swapped); SEAN: a composed mask
 //   hover a pixel    -> nothing runs: the bars and the argmax map read the kept logits
+//   compare (toggle) -> the SEAN-style graphs are fetched, once, when first asked for; while the
+//                       comparison is on, SEAN runs after CA²-SIS with every change
 //
+// A page load downloads the CA²-SIS graphs only (the issue's ≤ 8 MB model); the baseline is extra.
 // window.explorer exposes the state and timings to the page's tests and benchmark.
 
 import { argmaxMap, layerCell, pixelDistribution } from "./attention.js";
@@ -26,6 +29,7 @@ const state = {
   layer: "", head: -1, pixel: { y: 32, x: 32 },
   styleEdits: [], shapeEdits: [], // {cls, from}: at most one of each kind per class
   models: {}, // "ca2sis", "sean" once loaded
+  compare: false, // the SEAN-style baseline side by side (its graphs are loaded when first turned on)
   results: { ca2sis: null, sean: null },
 };
 const caches = { styles: { ca2sis: new Map(), sean: new Map() }, tokens: new Map() };
@@ -33,7 +37,9 @@ const timings = { decoder: [], mask_embedder: [], style_encoder: [], sean_decode
 const explorer = {
   state, timings, ready: false, interactiveMs: null, modelBytes: { ca2sis: 0, sean: 0 }, error: null,
   runs: { ca2sis: 0, sean: 0 }, hoverRedraws: 0, timeline: [], // [step, ms since navigation] of the start
+  seanAskedMs: null, seanReadyMs: null, // the comparison first turned on; its first SEAN face drawn
 };
+const site = { base: null, manifest: null, seanLoading: null }; // where the graphs are; the SEAN load, once asked
 const mark = (step) => explorer.timeline.push([step, performance.now()]);
 window.explorer = explorer;
 
@@ -42,6 +48,9 @@ const palette = () => state.palettes[state.paletteName];
 const model = () => state.models.ca2sis;
 const faceName = (i) => state.faces[i].name;
 const layerSpec = () => model().layers.find((l) => l.name === state.layer);
+const comparing = () => state.compare && Boolean(state.models.sean);
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const graphBytes = (key) => Object.values(site.manifest.models[key].graphs).reduce((sum, g) => sum + g.bytes, 0);
 
 function setStatus(id, text, busy) {
   const el = $(id);
@@ -128,7 +137,7 @@ const scheduler = { dirty: false, running: false, timer: null, waiters: [] };
 function schedule(delay = 0) {
   scheduler.dirty = true;
   setStatus("ca2sis-status", "computing…", true);
-  if (state.models.sean) setStatus("sean-status", "computing…", true);
+  if (comparing()) setStatus("sean-status", "computing…", true);
   clearTimeout(scheduler.timer);
   scheduler.timer = setTimeout(() => { scheduler.timer = null; pump(); }, delay);
 }
@@ -140,7 +149,7 @@ async function pump() {
     while (scheduler.dirty) {
       scheduler.dirty = false;
       const job = currentJob();
-      if (!upToDate("ca2sis", job)) { // e.g. the baseline just arrived: CA²-SIS's face is current already
+      if (!upToDate("ca2sis", job)) { // e.g. the comparison just turned on: CA²-SIS's face is current already
         await runCA2SIS(job);
         drawCA2SIS();
         drawAttention();
@@ -148,13 +157,16 @@ async function pump() {
       const g = model().graphs;
       setStatus("ca2sis-status", `up to date · decoder ${g.decoder.lastMs.toFixed(0)} ms, mask embedder `
         + `${g.mask_embedder.lastMs.toFixed(0)} ms`, scheduler.dirty);
-      if (state.models.sean && !scheduler.dirty) {
+      if (comparing() && !scheduler.dirty) {
         if (!upToDate("sean", job)) {
           await runSEAN(job);
           drawSEAN();
+          if (explorer.seanReadyMs === null) explorer.seanReadyMs = performance.now();
         }
-        setStatus("sean-status", `up to date · decoder ${state.models.sean.graphs.decoder.lastMs.toFixed(0)} ms`,
-          scheduler.dirty);
+        if (state.compare) { // turned off meanwhile: its "off" status stays
+          setStatus("sean-status", `up to date · decoder ${state.models.sean.graphs.decoder.lastMs.toFixed(0)} ms`,
+            scheduler.dirty);
+        }
       }
     }
   } catch (error) {
@@ -184,7 +196,7 @@ explorer.timeDecoder = async (n = 10) => {
 };
 
 explorer.snapshot = () => ({
-  face: state.face, labels: Array.from(state.map.labels), layer: state.layer, head: state.head,
+  compare: state.compare, face: state.face, labels: Array.from(state.map.labels), layer: state.layer, head: state.head,
   styleEdits: state.styleEdits, shapeEdits: state.shapeEdits,
   ca2sis: state.results.ca2sis && { image: Array.from(state.results.ca2sis.image), labels: Array.from(state.results.ca2sis.labels) },
   sean: state.results.sean && { image: Array.from(state.results.sean.image), mask: Array.from(state.results.sean.mask) },
@@ -490,6 +502,7 @@ function wireControls() {
     drawAttention();
     drawSEAN();
   });
+  $("compare").addEventListener("click", () => setCompare(!state.compare));
   $("take-style").addEventListener("click", () => addEdit("style"));
   $("take-shape").addEventListener("click", () => addEdit("shape"));
   $("clear-edits").addEventListener("click", () => {
@@ -506,6 +519,50 @@ function wireControls() {
   });
 }
 
+// -- the SEAN-style baseline, on demand -------------------------------------------------------------
+/** Its graphs, fetched and compiled on the first request only; a failed load may be asked for again. */
+function loadSEAN() {
+  if (!site.seanLoading) {
+    const counter = { bytes: 0 };
+    site.seanLoading = Model.load(site.base, "sean", site.manifest.models.sean, counter).then((sean) => {
+      state.models.sean = sean;
+      explorer.modelBytes.sean = counter.bytes;
+      mark("SEAN-style graphs loaded");
+      setStatus("load-status", `Ready: CA²-SIS (${megabytes(explorer.modelBytes.ca2sis)}) and the SEAN-style baseline `
+        + `(${megabytes(counter.bytes)}) loaded, running in this browser.`, false);
+      if (!state.compare) showSEANOff();
+    }, (error) => { site.seanLoading = null; throw error; });
+  }
+  return site.seanLoading;
+}
+
+function showSEANOff() {
+  setStatus("sean-status", state.models.sean ? "off: loaded, but not run while the comparison is off."
+    : site.seanLoading ? "off: its download finishes, then waits." : "off: the page has not downloaded it.", false);
+}
+
+/** Turn the side-by-side comparison on (its graphs are loaded the first time) or off (SEAN stops running). */
+async function setCompare(on) {
+  state.compare = on;
+  $("compare").setAttribute("aria-pressed", String(on));
+  $("sean-view").hidden = !on;
+  if (!on) {
+    showSEANOff();
+    return;
+  }
+  if (explorer.seanAskedMs === null) explorer.seanAskedMs = performance.now();
+  if (!state.models.sean) setStatus("sean-status", `loading the baseline (${megabytes(graphBytes("sean"))})…`, true);
+  try {
+    await loadSEAN();
+  } catch (error) {
+    setCompare(false);
+    setStatus("sean-status", "The baseline could not be loaded: turn the comparison on to try again.", false);
+    fail(error);
+    return;
+  }
+  if (state.compare) schedule(0); // still wanted once its graphs are in
+}
+
 function enable(on) {
   document.querySelectorAll("[data-needs-model]").forEach((el) => { el.disabled = !on; });
 }
@@ -515,12 +572,13 @@ async function start() {
   enable(false);
   try {
     setStatus("load-status", "Loading the toy faces and the CA²-SIS model…", true);
-    const base = new URL("models/", location.href);
-    const manifest = await loadManifest(base);
+    site.base = new URL("models/", location.href);
+    site.manifest = await loadManifest(site.base);
+    $("sean-size").textContent = `(${megabytes(graphBytes("sean"))})`;
     const counter = { bytes: 0 };
     const [samples, ca2sis] = await Promise.all([ // the faces arrive while the runtime starts
       fetch("samples.json").then((r) => { if (!r.ok) throw new Error(`samples.json: HTTP ${r.status}`); return r.json(); }),
-      Model.load(base, "ca2sis", manifest.models.ca2sis, counter),
+      Model.load(site.base, "ca2sis", site.manifest.models.ca2sis, counter),
     ]);
     mark("faces and CA²-SIS graphs loaded");
     state.models.ca2sis = ca2sis;
@@ -543,16 +601,9 @@ async function start() {
     enable(true);
     explorer.ready = true;
     explorer.interactiveMs = performance.now();
-    setStatus("load-status", `Ready: CA²-SIS loaded (${(counter.bytes / 1e6).toFixed(1)} MB) in `
-      + `${(explorer.interactiveMs / 1000).toFixed(1)} s. Loading the SEAN-style baseline…`, true);
-    const seanCounter = { bytes: 0 };
-    state.models.sean = await Model.load(base, "sean", manifest.models.sean, seanCounter);
-    explorer.modelBytes.sean = seanCounter.bytes;
-    schedule(0);
-    await explorer.settled();
-    explorer.seanReadyMs = performance.now();
-    setStatus("load-status", `Ready: both models loaded (${((counter.bytes + seanCounter.bytes) / 1e6).toFixed(1)} MB), `
-      + "running in this browser.", false);
+    setStatus("load-status", `Ready: CA²-SIS loaded (${megabytes(counter.bytes)}) in `
+      + `${(explorer.interactiveMs / 1000).toFixed(1)} s, running in this browser. The SEAN-style baseline is `
+      + "loaded only if you turn the comparison on (panel 3).", false);
   } catch (error) {
     fail(error);
   }

@@ -1,7 +1,9 @@
 """Execute a notebook with papermill and show its progress: one line per code cell.
 
 ``make run`` (``scripts/run_notebooks.py``) and the notebook tests both run notebooks through
-``execute``. Two things differ from a bare ``papermill.execute_notebook``:
+``execute``. It is course tooling, not part of the installable library: papermill is an optional
+extra (``notebooks``), so this module lives beside the scripts that use it. Two things differ from
+a bare ``papermill.execute_notebook``:
 
 * **Progress.** Papermill's own choices are a tqdm bar (unreadable in a log, and silent while a
   long cell runs) or ``log_output`` (every line every cell prints). ``ProgressEngine`` instead
