@@ -62,13 +62,14 @@ book: $(COURSE_STAMP)
 explorer: $(STAMP)
 	$(PY) scripts/build_explorer.py --out _build/explorer
 
-## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866]: the attention inspector and the
-## style-and-shape editor as a web app without code (Voila), on the shipped toy model by default; the
-## JupyterLab-only extensions that nbgrader and notebook install are kept out of the page (they fail there)
+## make inspector [CHECKPOINT=official:<path> DATA=<folder>] [PORT=8866] [HOST=0.0.0.0 TOKEN=<secret>]: the attention
+## inspector and the style-and-shape editor as a web app without code (Voila), on the shipped toy model by default;
+## on 127.0.0.1 unless HOST says otherwise, and then only with a token (made and printed when TOKEN is not given);
+## idle kernels of closed pages are culled; exports go to exports/lecture/ only, which make clean keeps
 inspector: $(COURSE_STAMP)
-	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/outputs/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' CA2SIS_DATA='$(or $(DATA),toy)' $(PY) -m voila app/lecture.ipynb \
-		--no-browser --port=$(or $(PORT),8866) --Voila.ip=$(or $(HOST),127.0.0.1) --show_tracebacks=True --template=ca2sis \
-		--VoilaConfiguration.extension_denylist="['@jupyter/nbgrader','@jupyter-notebook/lab-extension']"
+	JUPYTER_PATH='$(CURDIR)/app/jupyter' CA2SIS_EXPORT_DIR='$(CURDIR)/exports/lecture' CA2SIS_CHECKPOINT='$(CHECKPOINT)' \
+	CA2SIS_DATA='$(or $(DATA),toy)' $(PY) scripts/serve_lecture.py --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8866) \
+		$(if $(TOKEN),--token '$(TOKEN)',)
 
 ## make bench: CPU (and, where present, CUDA) benchmarks -> benchmarks/results/
 bench: $(RUN_STAMP)

@@ -117,6 +117,11 @@ def _listed(values: Tensor) -> list[float]:
     return [float(v) for v in values]
 
 
+def _indices(keep: Tensor) -> list[int]:
+    """(N,) bool -> the indices where it is True (a pair's id in the full ``ToyPairs``)."""
+    return keep.nonzero().flatten().tolist()
+
+
 def _cached(cache: dict[str, Tensor] | None, key: str, make: Callable[[], Tensor]) -> Tensor:
     """``make()``, computed once per ``cache`` (a dict the caller keeps for one model and one ToyPairs)."""
     if cache is None:
@@ -146,7 +151,8 @@ def style_transfer_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, p
     """Local style transfer of class ``cls`` from B to A, against ``render(A.layout, A.style with B's cls)``.
 
     ``per_pair``: also return ``"per_pair"``, each score for every pair (in the order of
-    ``pairs.with_class(cls)``, the same for every model), for paired bootstrap intervals.
+    ``pairs.with_class(cls)``, the same for every model) and ``"pair"``, each one's index in ``pairs``,
+    for paired bootstrap intervals (the edits of one pair resampled together).
     ``cache``: a dict kept by the caller for *one model and one* ``pairs``; the reconstructions and
     edits are computed once and reused by the other scores (``light_consistency_scores``,
     ``robustness_curve``), which gives the same numbers in less time."""
@@ -168,7 +174,7 @@ def style_transfer_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int, p
     }
     scores: dict[str, Any] = {"pairs": len(edited), **{k: _nanmean(v) for k, v in each.items()}}
     if per_pair:
-        scores["per_pair"] = {k: _listed(v) for k, v in each.items()}
+        scores["per_pair"] = {**{k: _listed(v) for k, v in each.items()}, "pair": _indices(keep)}
     return scores
 
 
@@ -181,7 +187,7 @@ def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int
     on the renders only, so every model is scored on the same pairs (``per_pair`` lists them in order).
     ``cache``: as in ``style_transfer_scores`` (the edit is the same one).
     """
-    full, pairs = pairs, pairs.with_class(cls)
+    full, shown, pairs = pairs, pairs.has_class(cls), pairs.with_class(cls)
     ideal_a, ideal_b = [], []
     for (lay, sa), (_, sb) in zip(pairs.scenes_a, pairs.scenes_b):
         mixed = transfer_class_style(sa, sb, [cls])
@@ -204,8 +210,9 @@ def light_consistency_scores(model: SemanticGenerator, pairs: ToyPairs, cls: int
     scores: dict[str, Any] = {"pairs": len(edited), "error_to_a_light": _nanmean(to_a),
                               "error_to_b_light": _nanmean(to_b), "fraction_lit_like_a": float(lit_like_a.mean())}
     if per_pair:
+        pair = [i for i, kept in zip(_indices(shown), keep.tolist()) if kept]  # the pairs that count
         scores["per_pair"] = {"lit_like_a": _listed(lit_like_a), "error_to_a_light": _listed(to_a),
-                              "error_to_b_light": _listed(to_b)}
+                              "error_to_b_light": _listed(to_b), "pair": pair}
     return scores
 
 
@@ -217,9 +224,9 @@ def shape_transfer_scores(model: SemanticGenerator, segmenter: nn.Module, pairs:
     swapped; SPADE family: ``compose_masks``). Ideal: ``transfer_part_shape(A, B, [cls], align=False)``.
     ``miou`` and ``class_iou`` pool the pixels of all pairs; ``per_pair`` adds each pair's own mIoU
     (over the classes it shows), the moved class's IoU, and the parser's scores on the ideal render
-    (what a perfect edit would get: the judge's ceiling).
+    (what a perfect edit would get: the judge's ceiling), and ``"pair"``: each one's index in ``pairs``.
     """
-    pairs = pairs.with_class(cls)
+    shown, pairs = pairs.has_class(cls), pairs.with_class(cls)
     ideal_scenes = [(transfer_part_shape(la, lb, [cls], align=False), sa)
                     for (la, sa), (lb, _) in zip(pairs.scenes_a, pairs.scenes_b)]
     ideal_labels = torch.stack([torch.from_numpy(label_map(lay, pairs.size)) for lay, _ in ideal_scenes])
@@ -242,7 +249,7 @@ def shape_transfer_scores(model: SemanticGenerator, segmenter: nn.Module, pairs:
         ceiling = per_sample_iou(segmenter.predict(ideal_images), ideal_labels, segmenter.num_classes)
         result["per_pair"] = {"miou": _listed(ious.nanmean(1)), "class_iou": _listed(ious[:, cls]),
                               "ceiling_miou": _listed(ceiling.nanmean(1)),
-                              "ceiling_class_iou": _listed(ceiling[:, cls])}
+                              "ceiling_class_iou": _listed(ceiling[:, cls]), "pair": _indices(shown)}
     return result
 
 
@@ -304,7 +311,8 @@ def robustness_curve(model: SemanticGenerator, segmenter: nn.Module, images: Ten
                      per_pair: bool = False, clean: Tensor | None = None) -> list[dict[str, Any]]:
     """Reconstruct from corrupted masks; one row per (kind, level) with PSNR (vs the clean image),
     parser mIoU (vs the clean layout) and the fraction of mask pixels the corruption changed.
-    ``per_pair`` adds ``psnr_per_sample`` (one PSNR per image, for paired intervals). A corruption
+    ``per_pair`` adds ``psnr_per_sample`` and ``miou_per_sample`` (one PSNR and one parser mIoU over the
+    classes it shows per image, for paired intervals). A corruption
     that changes nothing (level 0) reuses one clean reconstruction: ``clean`` when given (the
     model's reconstruction of ``images`` from ``labels``), else the first one computed."""
     kinds = NOISE_LEVELS if kinds is None else kinds
@@ -319,13 +327,14 @@ def robustness_curve(model: SemanticGenerator, segmenter: nn.Module, images: Ten
             else:
                 out = reconstruct(model, *_on(model, images, noisy)).cpu()
                 clean = out if unchanged else clean
-            each = psnr(out, images)  # (N,)
+            each, predicted = psnr(out, images), segmenter.predict(out)  # (N,), (N, H, W)
             rows.append({"kind": kind, "level": float(level),
                          "changed_pixels": float((noisy != labels).float().mean()),
                          "psnr": float(each.mean()),
-                         "miou": segmentation_scores(segmenter.predict(out), labels, k)["miou"]})
+                         "miou": segmentation_scores(predicted, labels, k)["miou"]})
             if per_pair:
                 rows[-1]["psnr_per_sample"] = _listed(each)
+                rows[-1]["miou_per_sample"] = _listed(per_sample_iou(predicted, labels, k).nanmean(1))
             if on_point is not None:
                 on_point(kind, level)
     return rows

@@ -1,4 +1,4 @@
-"""Small helpers every notebook uses: environment report, output folder, metrics file.
+"""Small helpers every notebook uses: environment report, output folder, metrics file, a tool run in-process.
 
 Notebooks stay readable by keeping chores here. ``environment_report`` is what the first cell of
 each notebook prints, so a student's screenshot of it answers "which versions, which device?".
@@ -6,10 +6,13 @@ each notebook prints, so a student's screenshot of it answers "which versions, w
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import platform
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,18 @@ def shown_metrics(metrics: dict[str, Any], leave_out: tuple[str, ...] = ()) -> d
     verdicts. metrics.json keeps them; on screen they stay with the exercises, because the course site shows
     the instructors' run, whose "correct" next to a student's stubs would only mislead."""
     return {k: v for k, v in metrics.items() if k not in EXERCISE_ENTRIES and k not in leave_out}
+
+
+def run_command(main: Callable[[Sequence[str]], int | None], argv: Sequence[str]) -> tuple[int | None, str]:
+    """Run one of the package's command-line tools in this process, as ``python -m <its module> argv`` would.
+
+    Prints the command line; returns the exit status and everything the tool printed (starting a fresh
+    Python for each command would cost seconds).
+    """
+    print("$ python -m", main.__module__, " ".join(argv))
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        status = main(list(argv))
+    return status, printed.getvalue()
 
 
 # -- parameter checks (the line after a notebook's parameters cell) ----------------------------------

@@ -41,7 +41,7 @@ from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_explorer import build_explorer  # noqa: E402
-from colab import BADGE_IMAGE, BADGE_TAG, badge_source, read_location, read_student_location, repo_url  # noqa: E402
+from colab import BADGE_IMAGE, BADGE_TAG, point_notebook, read_location, read_student_location, repo_url  # noqa: E402
 from make_student import student_cell  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,11 +115,8 @@ def stage_notebook(executed: Path, dest: Path, site_files: set[Path], repo: str,
     nb = nbformat.read(executed, as_version=4)
     if not with_solutions:
         hide_solutions(nb, executed.name)
-    badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
-    if badge is None:  # executed before the badge existed
-        badge = nbformat.v4.new_markdown_cell(metadata={"tags": [BADGE_TAG]})
-        nb.cells.insert(0, badge)
-    badge.source = badge_source(repo, branch, executed.name)  # the students' copy on the students' site
+    point_notebook(nb, executed, repo, branch)  # badge and set-up cell: the students' copy on the students' site
+    badge = next(c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", []))
     badge.source = badge.source.replace(BADGE_IMAGE, "colab-badge.svg")  # a local copy: no request leaves the site
     if ran_smoke(nb):
         nb.cells.insert(nb.cells.index(badge) + 1, nbformat.v4.new_markdown_cell(SMOKE_BANNER))

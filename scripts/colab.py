@@ -29,13 +29,15 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_TAG = "colab-badge"
-SETUP_END = "from ca2sis_lib"  # the first cell's own code starts at this line; the block above is generated
+SETUP_TAG = "hide-input"  # MyST-NB folds the set-up code on the site: each page opens on its question
+SETUP_END = re.compile(r"^from ca2sis_lib", re.M)  # the cell's own code starts at the first unindented import
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 URL_RE = re.compile(r'^(?P<key>Repository|Colab)[ \t]*=[ \t]*"(?P<url>[^"]*)"[ \t]*$', re.M)
 TOOL_TABLE = "[tool.ca2sis]"
 STUDENT_RE = re.compile(r'^(?P<key>student_repository|student_branch)[ \t]*=[ \t]*"(?P<value>[^"]*)"[ \t]*$', re.M)
 
-SETUP_BLOCK = '''# Set-up: on Colab, fetch and install this repository; everywhere, print versions and device.
+SETUP_BLOCK = '''# Set-up: on Colab, clone this repository and install it without changing any package Colab already
+# has (ca2sis_lib/colab_setup.py); everywhere, print the versions and the device.
 import os
 import subprocess
 import sys
@@ -44,30 +46,20 @@ REPO_URL = "{url}"  # set for a fork with `make colab REPO=owner/name`
 REPO_BRANCH = "{branch}"
 if "google.colab" in sys.modules:
     TARGET = os.path.join(os.environ.get("CA2SIS_COLAB_DIR", "/content"), "ca2sis")
-
-    def _setup_step(cmd: list, failure: str) -> None:
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{{failure}}\\n\\n$ {{' '.join(cmd)}}\\n{{done.stdout[-1500:]}}{{done.stderr[-1500:]}}")
-
     if not os.path.exists(os.path.join(TARGET, "pyproject.toml")):  # not cloned (or uploaded) yet
-        _setup_step(["git", "clone", "--depth", "1", "--branch", REPO_BRANCH, REPO_URL, TARGET],
-                    f"Could not clone {{REPO_URL}} (branch {{REPO_BRANCH}}) into {{TARGET}}. Fix: check that this "
-                    "address is right and public; a fork sets its own with `make colab REPO=owner/name` (then "
-                    "commit and push the notebooks), or upload the repository to that folder and run this cell again.")
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = os.path.join(TARGET, ".colab-pins.txt")  # keep Colab's own torch: pip may not replace it
-    with open(pins, "w") as handle:
-        for name in ("torch", "torchvision"):
-            try:
-                handle.write(f"{{name}}=={{version(name)}}\\n")
-            except PackageNotFoundError:
-                pass
-    _setup_step([sys.executable, "-m", "pip", "install", "-q", "-c", pins, "-e", TARGET],
-                f"pip could not install {{TARGET}} (its message is below). Fix: Runtime > Restart session and run "
-                "this cell again; if it fails again, report this output as an issue of the repository.")
+        cmd = ["git", "clone", "-q", "--depth", "1", "--branch", REPO_BRANCH, REPO_URL, TARGET]
+        clone = subprocess.run(cmd, capture_output=True, text=True)
+        if clone.returncode != 0:
+            raise RuntimeError(f"Could not clone {{REPO_URL}} (branch {{REPO_BRANCH}}) into {{TARGET}}. Fix: check "
+                               "that this address is right and public; a fork sets its own with `make colab "
+                               "REPO=owner/name` (then commit and push), or upload the repository to that folder."
+                               f"\\n{{clone.stderr[-1500:]}}")
+    if not os.path.exists(os.path.join(TARGET, "ca2sis_lib", "colab_setup.py")):
+        raise RuntimeError(f"{{TARGET}} holds no clone of ca2sis. Fix: delete that folder and run this cell again.")
     sys.path.insert(0, TARGET)
+    from ca2sis_lib.colab_setup import install
+
+    install(TARGET)
 
 '''
 
@@ -160,7 +152,7 @@ def badge_source(repo: str, branch: str, notebook: str) -> str:
 
 def _first_code_cell(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
     cell = next((c for c in nb.cells if c.cell_type == "code"), None)
-    if cell is None or SETUP_END not in cell.source:
+    if cell is None or not SETUP_END.search(cell.source):
         raise ValueError(f"{path.name}: the first code cell must import from ca2sis_lib (after the set-up block)")
     return cell
 
@@ -168,7 +160,10 @@ def _first_code_cell(nb: nbformat.NotebookNode, path: Path) -> nbformat.Notebook
 def point_notebook(nb: nbformat.NotebookNode, path: Path, repo: str, branch: str) -> None:
     """Write the set-up block and the badge cell of ``repo``/``branch`` into a notebook read from ``path``."""
     cell = _first_code_cell(nb, path)
-    cell.source = setup_block(repo_url(repo), branch) + cell.source[cell.source.index(SETUP_END):]
+    cell.source = setup_block(repo_url(repo), branch) + cell.source[SETUP_END.search(cell.source).start():]
+    tags = cell.metadata.setdefault("tags", [])
+    if SETUP_TAG not in tags:
+        tags.insert(0, SETUP_TAG)
     badge = next((c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])), None)
     if badge is None:
         badge = nbformat.v4.new_markdown_cell(metadata={"tags": [BADGE_TAG]})
@@ -239,8 +234,11 @@ def check(root: Path = ROOT) -> list[str]:
         problems.append(f"pyproject.toml: {error}")
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        if not _first_code_cell(nb, path).source.startswith(setup_block(repo_url(repo), branch)):
+        first = _first_code_cell(nb, path)
+        if not first.source.startswith(setup_block(repo_url(repo), branch)):
             problems.append(f"{path.name}: the first cell's set-up block is not the generated one")
+        if SETUP_TAG not in first.metadata.get("tags", []):
+            problems.append(f"{path.name}: the first code cell is not tagged {SETUP_TAG!r} (folded on the site)")
         badges = [c for c in nb.cells if BADGE_TAG in c.metadata.get("tags", [])]
         if not badges or badges[0].source != badge_source(repo, branch, path.name) or nb.cells.index(badges[0]) > 1:
             problems.append(f"{path.name}: no up-to-date Open-in-Colab badge cell at the top")

@@ -5,8 +5,12 @@ Two blocks of ``docs/claims.md`` are generated, each between a pair of marker co
 * ``claims-verdicts``: notebook 02's verdicts, from ``outputs/02_spade_vs_cross_attention/metrics.json``
   (written by a full, non-smoke run of the notebook). The file must hold a mapping::
 
-      "claims": {"C1a": {"verdict": "agrees|disagrees|inconclusive", "statement": "...",
-                         "difference": 0.0012, "ci95": [0.0003, 0.0021], "metric": "..."}, ...}
+      "claims": {"C1a": {"verdict": "agrees|disagrees|inconclusive|level fails", "statement": "...",
+                         "difference": 0.0012, "ci95": [0.0003, 0.0021], "metric": "...",
+                         "interval_verdict": "agrees", "exceptions": ["mouth"]}, ...}
+
+  (``interval_verdict`` and ``exceptions`` are optional: the verdict column then says what the
+  interval alone says beside a failed level, and for which classes an agreement does not hold.)
 
   Keys are a claim ID of docs/claims.md (``C1`` … ``C8``), optionally with a letter or a dotted
   number when one claim is tested by several measurements (``C1a``, ``C1b``, ``C6.2``).
@@ -33,13 +37,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ca2sis_lib.claims import INTERVAL_VERDICTS, VERDICTS
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "claims.md"
 METRICS = ROOT / "outputs" / "02_spade_vs_cross_attention" / "metrics.json"
 QUALITY = ROOT / "ca2sis_lib" / "weights" / "quality.json"
 
 CLAIM_IDS = tuple(f"C{i}" for i in range(1, 9))  # the claims listed in docs/claims.md
-VERDICTS = ("agrees", "disagrees", "inconclusive")
 KEY = re.compile(r"^(C\d+)([a-z]|\.\d+)?$")
 
 
@@ -83,6 +88,12 @@ def check_claim(key: str, entry: Any) -> dict[str, Any]:
     low, high = (_number(v, f"claims[{key!r}].ci95") for v in ci)
     if low > high:
         raise ValueError(f"claims[{key!r}].ci95 = [{low}, {high}] has low > high")
+    if entry.get("interval_verdict", "agrees") not in INTERVAL_VERDICTS:
+        raise ValueError(f"claims[{key!r}].interval_verdict is {entry['interval_verdict']!r}; allowed: "
+                         f"{', '.join(INTERVAL_VERDICTS)}")
+    exceptions = entry.get("exceptions", [])
+    if not isinstance(exceptions, list) or not all(isinstance(e, str) and e for e in exceptions):
+        raise ValueError(f"claims[{key!r}].exceptions must be a list of class names, got {exceptions!r}")
     return {**entry, "difference": _number(entry["difference"], f"claims[{key!r}].difference"), "ci95": (low, high)}
 
 
@@ -92,6 +103,17 @@ def _fmt(x: float) -> str:
 
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
+
+
+def _verdict(entry: Mapping[str, Any]) -> str:
+    """'**agrees**, not for mouth' or '**level fails** (interval: inconclusive)': the verdict and what qualifies it
+    (the classes going the other way qualify an agreement; the sentence lists them under any verdict)."""
+    text = f"**{entry['verdict']}**"
+    if entry["verdict"] == "level fails" and "interval_verdict" in entry:
+        text += f" (interval: {entry['interval_verdict']})"
+    if entry["verdict"] == "agrees" and entry.get("exceptions"):
+        text += f", not for {', '.join(entry['exceptions'])}"
+    return text
 
 
 def render_verdicts(metrics: Mapping[str, Any], source: str = METRICS.relative_to(ROOT).as_posix(),
@@ -116,7 +138,7 @@ def render_verdicts(metrics: Mapping[str, Any], source: str = METRICS.relative_t
     for key in sorted(checked, key=_sort_key):
         entry = checked[key]
         low, high = entry["ci95"]
-        lines.append(f"| {key} | **{entry['verdict']}** | {_cell(entry['metric'])} | {_fmt(entry['difference'])} "
+        lines.append(f"| {key} | {_verdict(entry)} | {_cell(entry['metric'])} | {_fmt(entry['difference'])} "
                      f"| [{_fmt(low)}, {_fmt(high)}] | {_cell(entry['statement'])} |")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@ import functools
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -34,13 +35,65 @@ def perturbed_tiny_ca2sis():
     return model
 
 
+def bare_repository(tmp: Path, files: list[str] | None = None, texts: dict[str, str] | None = None) -> str:
+    """A ``file://`` URL of a bare repository holding this working tree (tracked and new, not ignored files),
+    or only ``files`` of it, with ``texts`` ({path: content}) written over them; for a first cell to clone as
+    it clones GitHub on Colab."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if files is None:
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, check=True,
+                                capture_output=True, text=True).stdout
+        files = [f for f in listed.split("\0") if f and (root / f).is_file()]
+    src = tmp / "src"
+    for name in files:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        if (root / name).exists():
+            shutil.copy2(root / name, src / name)
+        else:
+            (src / name).write_text("not a Python project\n")
+    for name, text in (texts or {}).items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=src, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=src, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=src, check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(tmp / "repo.git")], check=True)
+    return (tmp / "repo.git").as_uri()
+
+
 def load_script(relative_path: str) -> ModuleType:
     """Import one of the repository's scripts (not a package module) by its path from the root."""
     path = Path(__file__).resolve().parents[1] / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look a class's module up there
     spec.loader.exec_module(module)
     return module
+
+
+def error_outputs(executed: Path) -> list[str]:
+    """Every error an executed notebook shows, whether or not it stopped the run.
+
+    nbclient (and papermill on top of it) stops only when a cell's code raises; an exception raised
+    while *displaying* a cell's result (a broken ``_repr_*_``, a widget that cannot render) is shown as
+    an ``error`` output and the run goes on. Those outputs, and tracebacks written to stderr, are
+    what this returns: ``["cell k: <first line>", …]``, empty when the notebook is clean.
+    """
+    import nbformat
+
+    found = []
+    code = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    for k, cell in enumerate(code, 1):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found.append(f"cell {k}: {out.ename}: {out.evalue}"[:300])
+            elif out.output_type == "stream" and out.name == "stderr" and "Traceback (most recent" in out.text:
+                found.append(f"cell {k}: traceback on stderr: {out.text.strip().splitlines()[-1]}"[:300])
+    return found
 
 
 @functools.cache

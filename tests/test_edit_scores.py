@@ -126,15 +126,22 @@ def test_per_pair_scores_agree_with_the_means(shipped, pairs):
         s = style_transfer_scores(model, pairs, HAIR, per_pair=True)
         assert len(s["per_pair"]["leakage"]) == s["pairs"] == len(pairs.with_class(HAIR).images_a)
         assert sum(s["per_pair"]["leakage"]) / s["pairs"] == pytest.approx(s["leakage"], rel=1e-5)
+        shown = pairs.has_class(HAIR).nonzero().flatten().tolist()
+        assert s["per_pair"]["pair"] == shown  # each edit names its pair: a bootstrap resamples pairs, not edits
     light = light_consistency_scores(ca2sis, pairs, HAIR, min_light_gap=0.0, per_pair=True)
     assert sum(light["per_pair"]["lit_like_a"]) / light["pairs"] == pytest.approx(light["fraction_lit_like_a"])
+    assert light["per_pair"]["pair"] == shown  # no light gap asked for: every pair showing the class counts
+    gapped = light_consistency_scores(ca2sis, pairs, HAIR, min_light_gap=0.05, per_pair=True)["per_pair"]
+    assert len(gapped["pair"]) == len(gapped["lit_like_a"]) and set(gapped["pair"]) <= set(shown)
     shape = shape_transfer_scores(ca2sis, segmenter, pairs, HAIR, "tokens", per_pair=True)
     each = shape["per_pair"]
     assert len(each["miou"]) == len(each["ceiling_class_iou"]) == shape["pairs"]
-    assert all(0.0 <= v <= 1.0 for v in each["miou"] + each["ceiling_miou"])
+    assert all(0.0 <= v <= 1.0 for v in each["miou"] + each["ceiling_miou"]) and each["pair"] == shown
     rows = robustness_curve(ca2sis, segmenter, pairs.images_a, pairs.labels_a, {"label_flips": (0.0,)},
                             per_pair=True)
     assert sum(rows[0]["psnr_per_sample"]) / len(pairs.images_a) == pytest.approx(rows[0]["psnr"], rel=1e-5)
+    assert len(rows[0]["miou_per_sample"]) == len(pairs.images_a)
+    assert all(0.0 <= v <= 1.0 for v in rows[0]["miou_per_sample"])
 
 
 def test_a_shared_cache_gives_the_same_scores(shipped, pairs):

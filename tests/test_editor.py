@@ -112,4 +112,3 @@ def test_widgets_drive_the_editor_and_export(model, samples, tmp_path):
     assert "at least one class" in app.status.value and app.editor.state.classes == (HAIR,)
     app.export_button.click()
     assert (tmp_path / "edit.png").read_bytes().startswith(PNG_SIGNATURE) and "saved" in app.status.value
-    assert "application/vnd.jupyter.widget-view+json" in app._repr_mimebundle_()

@@ -93,6 +93,58 @@ def test_a_crash_is_reported_not_raised_and_the_random_state_is_untouched(capsys
     assert not exercises.check_spade_denorm("not a function")
 
 
+def test_the_points_in_nbgraders_metadata_are_the_points_the_readme_and_docs_give():
+    """Every exercise is graded as its check cell's metadata says: no "practice" beside points (issue of 02)."""
+    points, questions, per_exercise = 0, 0, {}
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "code":
+                points += meta["points"]
+                per_exercise[meta["grade_id"].split("_", 1)[1].removesuffix("_check")] = meta["points"]
+            elif meta.get("grade"):
+                questions += meta["points"]
+    readme, docs = (ROOT / "README.md").read_text(), (ROOT / "docs" / "exercises.md").read_text()
+    said = re.search(r"check cells give (\d+)\s+points \(1 to 3 each\), the questions (\d+) \(1 each\), "
+                     r"(\d+) in all", readme)
+    assert said and tuple(map(int, said.groups())) == (points, questions, points + questions)
+    assert f"give {points} points and the twelve questions {questions}" in " ".join(docs.split())
+    table = dict(re.findall(r"^\| \d\d [^|]+ \| [^|]+ \| `(\w+)\(.*\| (\d) \|$", docs, flags=re.M))
+    assert {name: int(n) for name, n in table.items()} == per_exercise
+    for text in (readme, docs):
+        assert not re.search(r"as practice", text), "an exercise with points in its metadata is called practice"
+
+
+def test_later_cells_use_the_students_function_only_once_its_check_passes(capsys):
+    """Notebook 02 builds its inline layers on the exercise's answer: the student's once it is correct."""
+    from ca2sis_lib.exercises.fallback import LIBRARY
+
+    exercises.reset()
+    assert exercises.yours_or_library("spade_denorm") is LIBRARY["spade_denorm"]  # not checked yet
+    mine = solution("spade_denorm")
+    assert exercises.check_spade_denorm(mine, quiet=True)
+    assert exercises.yours_or_library("spade_denorm") is mine
+    assert "your spade_denorm" in capsys.readouterr().out
+
+    def stub(*args):
+        raise NotImplementedError()
+
+    assert not exercises.check_spade_denorm(stub, quiet=True)  # a later answer that fails: back to the library
+    assert exercises.yours_or_library("spade_denorm") is LIBRARY["spade_denorm"]
+    assert "the library's spade_denorm (yours: not yet)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no library implementation"):
+        exercises.yours_or_library("auroc")
+    for name, library in LIBRARY.items():  # the fallback is what the check compares with: it passes the check
+        assert getattr(exercises, f"check_{name}")(library, quiet=True), name
+    state = torch.random.get_rng_state()  # and it leaves the notebook's random draws alone (02's later examples)
+    LIBRARY["spade_denorm"](torch.randn(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4))
+    assert not torch.equal(state, torch.random.get_rng_state())  # the inputs above drew from it ...
+    state = torch.random.get_rng_state()
+    LIBRARY["spade_denorm"](*(torch.ones(2, 3, 4, 4),) * 3)
+    assert torch.equal(state, torch.random.get_rng_state())  # ... the library's function did not
+    exercises.reset()
+
+
 def test_no_student_function_takes_a_name_the_notebook_uses():
     """An unsolved stub must not replace something a later cell calls (01 imports labels_to_one_hot)."""
     for path in NOTEBOOKS:

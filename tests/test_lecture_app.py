@@ -1,22 +1,24 @@
 """The lecture app (`make inspector`): the inspector and the editor served by Voilà, without code cells.
 
-The browser test starts Voilà on 127.0.0.1 as `make inspector` does, opens the page in headless
-Chromium (Debian's, through Playwright), changes the layer, the class and the pixel through the
-page's own controls, checks that the picture is redrawn each time with no further forward pass,
-that no code is shown, and that the console stayed free of errors. The last screenshot is kept
-under ``outputs/browser/``.
+The browser test starts Voilà with the command `make inspector` runs (scripts/serve_lecture.py), with a
+token, opens the page in headless Chromium (Debian's, through Playwright), changes the layer, the class
+and the pixel through the page's own controls, checks that the picture is redrawn each time with no
+further forward pass, that no code is shown, that the export box refuses a path out of its folder,
+that a page without the token is refused, that a closed page's kernel is culled, and that the console
+stayed free of errors. The last screenshot is kept under ``outputs/browser/``.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import perturbed_tiny_ca2sis
+from conftest import load_script, perturbed_tiny_ca2sis
 from test_inspector_browser import (
     CHROMIUM_ARGS,
     PNG_DIGEST_JS,
@@ -30,8 +32,9 @@ from test_inspector_browser import (
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app" / "lecture.ipynb"
+serve = load_script("scripts/serve_lecture.py")
 ARTEFACTS = ROOT / "outputs" / "browser"
-BUDGET_S = 200
+BUDGET_S = 420
 
 
 def test_the_app_notebook_reads_checkpoint_and_data_from_make():
@@ -40,8 +43,23 @@ def test_the_app_notebook_reads_checkpoint_and_data_from_make():
     dry = subprocess.run(["make", "-n", "inspector", "CHECKPOINT=official:/weights/g.pth", "DATA=/data/celeba"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "CA2SIS_CHECKPOINT='official:/weights/g.pth'" in dry and "CA2SIS_DATA='/data/celeba'" in dry
-    assert DENYLIST.replace('"', "") in dry.replace('"', "")  # the same extensions are kept out as here
-    assert "-m voila app/lecture.ipynb" in dry and "--template=ca2sis" in dry and "/app/jupyter'" in dry
+    assert "scripts/serve_lecture.py --host 127.0.0.1 --port 8866" in dry and "/app/jupyter'" in dry
+    room = subprocess.run(["make", "-n", "inspector", "HOST=0.0.0.0", "TOKEN=s3cret"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+    assert "--host 0.0.0.0" in room and "--token 's3cret'" in room
+
+
+def test_serving_beyond_this_machine_needs_a_token():
+    with pytest.raises(ValueError, match="give a token"):
+        serve.voila_command("0.0.0.0", 8866, None)
+    with pytest.raises(ValueError, match="give a token"):
+        serve.voila_command("192.168.1.20", 8866, "")
+    room = serve.voila_command("0.0.0.0", 8866, "s3cret")
+    assert "--token=s3cret" in room and "--show_tracebacks=False" in room  # no file paths shown to the room
+    local = serve.voila_command("127.0.0.1", 8866, None)
+    assert not any(a.startswith("--token") for a in local) and "--show_tracebacks=True" in local
+    assert "--MappingKernelManager.cull_idle_timeout=600" in local and "--template=ca2sis" in local
+    assert serve.is_loopback("::1") and serve.is_loopback("localhost") and not serve.is_loopback("0.0.0.0")
 
 
 def test_build_lecture_app_passes_the_checkpoint_to_load_model(monkeypatch, tmp_path: Path):
@@ -69,9 +87,8 @@ def test_held_out_samples_refuse_a_dataset_of_other_classes(tmp_path: Path):
         held_out_samples("toy", 64, 12, num_samples=1, at_least=2)  # the editor needs A and B
 
 
-# JupyterLab extensions that nbgrader and notebook install: they need JupyterLab's shared modules and log
-# console errors in Voila's page, so `make inspector` and this test keep them out of it
-DENYLIST = "--VoilaConfiguration.extension_denylist=['@jupyter/nbgrader','@jupyter-notebook/lab-extension']"
+TOKEN = "lecture-test-token"
+CULL_IDLE_S = 6
 
 
 def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
@@ -82,9 +99,27 @@ def start_voila(tmp: Path, port: int) -> tuple[subprocess.Popen, Path]:
                IPYTHONDIR=str(tmp / "ipython"), CA2SIS_EXPORT_DIR=str(tmp / "exports"), OMP_NUM_THREADS="1",
                JUPYTER_PATH=str(ROOT / "app" / "jupyter"))
     log = tmp / "voila.log"
-    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--show_tracebacks=True", "--template=ca2sis", "--ServerApp.port_retries=0", DENYLIST]
+    cmd = [*serve.voila_command("127.0.0.1", port, TOKEN, cull_idle_s=CULL_IDLE_S), "--ServerApp.port_retries=0"]
     return spawn(cmd, env, tmp, log), log
+
+
+def status_without_token(port: int) -> tuple[int, str]:
+    """The app page's HTTP status and redirect target for a visitor without the token (redirects not followed)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        return response.status, response.getheader("Location") or ""
+    finally:
+        connection.close()
+
+
+def kernels(server: subprocess.Popen) -> list:
+    """The server's kernel processes (Voilà does not list its kernels over HTTP)."""
+    import psutil
+
+    return [p for p in psutil.Process(server.pid).children(recursive=True)
+            if any("ipykernel" in part for part in p.cmdline())]
 
 
 @pytest.mark.browser
@@ -99,6 +134,8 @@ def test_lecture_app_redraws_in_the_browser_without_console_errors(tmp_path: Pat
     console_errors: list[str] = []
     try:
         wait_until_answering(proc, log, f"http://127.0.0.1:{port}/api/kernelspecs", "Voilà", deadline)
+        status, where = status_without_token(port)  # the page without the token: sent to log in, or refused
+        assert status == 403 or (status == 302 and "/login" in where), (status, where)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
             try:
@@ -110,17 +147,25 @@ def test_lecture_app_redraws_in_the_browser_without_console_errors(tmp_path: Pat
                     drive(page, port, deadline)
                 finally:
                     page.screenshot(path=str(ARTEFACTS / "lecture_app.png"), timeout=deadline.ms(15))
+                assert len(kernels(proc)) == 1
+                page.close()
             finally:
                 browser.close()
+        while kernels(proc):  # the closed page's kernel is culled once idle
+            deadline.ms(60)
+            time.sleep(1)
+        exports = tmp_path / "exports"
+        assert not exports.exists() or list(exports.iterdir()) == [], "a refused export wrote a file"
+        assert not (tmp_path / "evil.png").exists()
     finally:
         stop_lab(proc)
     assert not console_errors, "browser console errors:\n" + "\n".join(console_errors)
 
 
 def drive(page, port: int, deadline: Deadline) -> None:
-    page.goto(f"http://127.0.0.1:{port}/", timeout=deadline.ms(60))
+    page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=deadline.ms(60))
     page.wait_for_function("""() => document.querySelector('.ca2sis-inspector img.widget-image[src]')
-        || /Traceback|Error/.test(document.body.innerText)""", timeout=deadline.ms(150))
+        || /Traceback|Error/.test(document.body.innerText)""", timeout=deadline.ms(240))
     image = page.locator(".ca2sis-inspector img")
     if image.count() == 0:
         pytest.fail("the app failed to start:\n" + page.inner_text("body")[-3000:])
@@ -153,3 +198,11 @@ def drive(page, port: int, deadline: Deadline) -> None:
     editor_image = page.locator(".ca2sis-editor img.widget-image")
     editor_image.wait_for(state="visible", timeout=deadline.ms(30))
     assert editor_image.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    # the export box takes a file name in the export folder, nothing else
+    box = page.locator(".ca2sis-editor .widget-text input[type=text]")
+    box.fill("../evil.png", timeout=deadline.ms(10))
+    box.press("Enter")
+    page.locator(".ca2sis-editor button", has_text="Export").click(timeout=deadline.ms(10))
+    refused = page.locator(".ca2sis-editor .widget-html", has_text="export refused")
+    refused.wait_for(timeout=deadline.ms(30))
+    assert "not a file name" in refused.inner_text()

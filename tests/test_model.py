@@ -140,6 +140,17 @@ def test_tiny_preset_is_small_and_keeps_every_element():
     assert config.style_upsamples >= 2 and counts["mapping"] > 0
 
 
+def test_parameters_without_mapping_leave_out_the_mapping_network_only():
+    """The count notebooks 00 and 02 print for "the generator a reconstruction uses"."""
+    from ca2sis_lib.models import SEANConfig, SEANGenerator
+    from ca2sis_lib.models.factory import MAPPING_PREFIX
+
+    for model in (CA2SIS(CA2SISConfig.tiny()), SEANGenerator(SEANConfig.tiny())):
+        by_name = sum(p.numel() for name, p in model.named_parameters() if not name.startswith(MAPPING_PREFIX))
+        assert model.parameters_without_mapping() == by_name
+    assert CA2SIS(CA2SISConfig.tiny()).parameters_without_mapping() == 2_697_875
+
+
 def test_tiny_style_encoder_sees_a_one_pixel_class():
     """The tiny preset reads its finest style level at the full 64² (3 down, 3 up): a class of one
     pixel, as eyes nearly are at 64², still gets a code of its own. Read at 32² (the paper's ratio of

@@ -52,6 +52,34 @@ def test_ci_runs_the_readme_test_command():
     assert "set -euo pipefail" in ci
 
 
+def test_runtime_ranges_admit_colabs_versions_and_python():
+    """Colab's runtime (tests/colab_runtime/, Google's published list) satisfies every runtime dependency it has,
+    so the first cell never needs to change one; requires-python admits Colab's Python, and the classifiers
+    name the two Pythons the tests run on: this one and Colab's (the emulation's)."""
+    import sys
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    colab = dict(line.split("==", 1) for line in (ROOT / "tests" / "colab_runtime" / "pip-freeze.gpu.txt")
+                 .read_text().splitlines() if "==" in line and not line.startswith("#"))
+    colab = {_name(name): Version(version) for name, version in colab.items()}
+    for dependency in map(Requirement, project["dependencies"]):
+        if _name(dependency.name) in colab:
+            assert dependency.specifier.contains(colab[_name(dependency.name)], prereleases=True), (
+                f"{dependency} refuses Colab's {dependency.name} {colab[_name(dependency.name)]}: the first cell "
+                "would have to change it")
+    assert str(colab["ipywidgets"]).startswith("7.") and str(colab["torch"]).startswith("2.11")  # what this guards
+    os_info = (ROOT / "tests" / "colab_runtime" / "os-info-gpu.txt").read_text()
+    colab_python = re.search(r"^Python (\d+\.\d+)", os_info, re.M)[1]
+    assert Version(f"{colab_python}.0") in SpecifierSet(project["requires-python"])
+    tested = {f"{sys.version_info.major}.{sys.version_info.minor}", colab_python}
+    classified = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if re.search(r"Python :: 3\.\d+$", c)}
+    assert classified == tested, f"the classifiers name {classified}; the tests run on {tested}"
+
+
 COURSE_TOOLS = {"papermill", "nbformat", "nbclient", "nbconvert", "nbgrader", "sphinx", "myst_nb", "voila",
                 "jupyterlab", "pytest", "playwright", "hypothesis", "ruff"}
 

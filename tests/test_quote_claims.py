@@ -30,12 +30,25 @@ def test_verdicts_are_rendered_in_claim_order_with_their_intervals():
     assert "100 held-out pairs" in table
 
 
+def test_a_failed_level_and_the_classes_a_claim_misses_are_in_the_verdict_column():
+    metrics = {"pairs": 100, "claims": {
+        "C1a": entry(verdict="agrees", exceptions=["mouth"]),
+        "C1b": entry(verdict="level fails", interval_verdict="inconclusive", exceptions=["cloth"]),
+        "C5": entry(verdict="agrees", interval_verdict="agrees", exceptions=[])}}
+    rows = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in qc.render_verdicts(metrics).splitlines()
+            if re.match(r"\| C\d", row)}
+    assert rows == {"C1a": "**agrees**, not for mouth", "C1b": "**level fails** (interval: inconclusive)",
+                    "C5": "**agrees**"}
+
+
 @pytest.mark.parametrize("bad, message", [
     (entry(verdict="agrees!"), "verdict"),
     (entry(ci95=[0.2, 0.1]), "low > high"),
     (entry(ci95=[0.1]), r"\[low, high\]"),
     (entry(difference=float("nan")), "finite"),
     ({k: v for k, v in entry().items() if k != "metric"}, "metric"),
+    (entry(verdict="level fails", interval_verdict="level fails"), "interval_verdict"),
+    (entry(exceptions="mouth"), "list of class names"),
 ])
 def test_a_malformed_claim_is_refused_naming_the_field(bad, message):
     with pytest.raises(ValueError, match=message):

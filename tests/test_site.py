@@ -57,6 +57,10 @@ def test_site_holds_every_notebook_and_page(site: Path):
         assert "application/vnd.jupyter.widget-view+json" not in page
         assert "YOUR CODE HERE" in page and "BEGIN SOLUTION" not in page, f"{notebook.stem}: a solution is on the site"
         assert "A quick run." in page, f"{notebook.stem}: a smoke run's page has no banner saying so"
+        # the Colab set-up code is folded (MyST-NB's hide-input): the page opens on its question
+        setup = re.search(r'<div class="([^"]*)"[^>]*>\s*<details class="hide above-input">', page)
+        assert setup and "tag_hide-input" in setup[1], f"{notebook.stem}: the set-up cell is not folded"
+        assert page.index("tag_hide-input") > page.index("<h1"), f"{notebook.stem}: the set-up comes before the title"
     for page in site.rglob("*.html"):  # the site is self-contained: nothing is loaded from elsewhere
         assert not re.search(r"""<(script|img|link)[^>]+(src|href)="(https?:)?//""", page.read_text().replace(
             'rel="canonical"', "")), f"{page.relative_to(site)} loads a resource from another host"

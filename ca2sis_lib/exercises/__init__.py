@@ -12,7 +12,8 @@ from the mask, batch 1, non-square maps where they are allowed) and prints one l
 A check never raises because of the student's code: it catches the exception and reports it. With
 ``strict=True`` (the hidden autograder tests) it raises :class:`ExerciseFailed` unless the answer is
 correct. It returns a bool and records its verdict, which ``statuses()`` returns (the notebooks write
-it into their metrics.json).
+it into their metrics.json). ``yours_or_library(name)`` gives the student's function once its check
+has passed and the library's until then (notebook 02 builds its inline layers on it).
 """
 
 from ._harness import CORRECT, ERROR, NOT_YET, WRONG, ExerciseFailed, reset, statuses
@@ -21,6 +22,7 @@ from .anatomy import check_embed_mask, check_tensor_shapes
 from .conditioning import check_class_cross_attention, check_spade_denorm
 from .data import check_colours_to_ids, check_to_one_hot
 from .editing import check_swap_shape_tokens, check_swap_style_codes
+from .fallback import yours_or_library
 from .losses import check_attention_loss, check_balanced_attention_loss
 
 # notebook -> its exercises, in the order they appear (easy to hard)
@@ -37,5 +39,5 @@ __all__ = [
     "CORRECT", "ERROR", "EXERCISES", "NOT_YET", "WRONG", "ExerciseFailed", "check_argmax_iou", "check_attention_loss",
     "check_auroc", "check_balanced_attention_loss", "check_class_cross_attention", "check_colours_to_ids",
     "check_embed_mask", "check_to_one_hot", "check_spade_denorm", "check_swap_shape_tokens",
-    "check_tensor_shapes", "check_swap_style_codes", "reset", "statuses",
+    "check_tensor_shapes", "check_swap_style_codes", "reset", "statuses", "yours_or_library",
 ]

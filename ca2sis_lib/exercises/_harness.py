@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 NOT_YET, CORRECT, WRONG, ERROR = "not yet", "correct", "wrong", "error"
 _STATUS: dict[str, str] = {}
+_PASSED: dict[str, Callable] = {}  # exercise -> the student's function its last check found correct
 
 
 class Mismatch(Exception):
@@ -70,8 +71,14 @@ def statuses() -> dict[str, str]:
     return dict(_STATUS)
 
 
+def passed(name: str) -> Callable | None:
+    """The student's function for exercise ``name`` if its last check found it correct, else None."""
+    return _PASSED.get(name)
+
+
 def reset() -> None:
     _STATUS.clear()
+    _PASSED.clear()
 
 
 def _report(name: str, status: str, message: str, strict: bool, quiet: bool) -> bool:
@@ -86,6 +93,7 @@ def _report(name: str, status: str, message: str, strict: bool, quiet: bool) -> 
 def run_check(name: str, student: Callable, cases: Callable[[], Sequence[Case]], strict: bool = False,
               quiet: bool = False) -> bool:
     """Run ``cases()`` (built lazily, under a fixed seed) against ``student``; print and record the verdict."""
+    _PASSED.pop(name, None)  # a new answer is checked: the last verdict no longer holds
     if not callable(student):
         return _report(name, ERROR, f"✗ {name}: expected a function, got {type(student).__name__}", strict, quiet)
     with torch.random.fork_rng(devices=[]):
@@ -107,6 +115,7 @@ def run_check(name: str, student: Callable, cases: Callable[[], Sequence[Case]],
                 return _report(name, WRONG, f"✗ {name} — on {case.label}: {safe_text(problem)}", strict, quiet)
             except BaseException as error:  # SystemExit too: report it, never stop the notebook
                 return _report(name, ERROR, f"✗ {name} — on {case.label} {_crash_report(error)}", strict, quiet)
+    _PASSED[name] = student
     return _report(name, CORRECT, f"✓ {name}: correct ✓ ({len(case_list)} cases)", strict, quiet)
 
 

@@ -20,8 +20,8 @@ from ..viz.agreement import auroc, iou
 
 __all__ = [
     "CA2SIS", "CA2SISConfig", "CrossAttention", "MaskEmbedder", "SPADE", "StageConfig", "argmax_iou", "attention_loss",
-    "auroc", "colours_to_ids", "labels_to_one_hot", "model_shapes", "resize_mask", "spade_denorm",
-    "swapped_tokens", "transfer_shape_without_mask", "transfer_style",
+    "auroc", "class_cross_attention", "colours_to_ids", "labels_to_one_hot", "model_shapes", "resize_mask",
+    "spade_denorm", "swapped_tokens", "transfer_shape_without_mask", "transfer_style",
 ]
 
 
@@ -32,8 +32,15 @@ def colours_to_ids(rgb: np.ndarray, palette: list[tuple[int, int, int]]) -> np.n
 
 def spade_denorm(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
     """SPADE's arithmetic with γ, β given: the library layer's parameter-free BatchNorm in training mode."""
-    layer = SPADE(x.shape[1], 2, hidden=1).train()
+    with torch.random.fork_rng(devices=[]):  # building the layer draws its unused conv weights: not from our caller
+        layer = SPADE(x.shape[1], 2, hidden=1).train()
     return layer.normalize(x) * (1 + gamma) + beta
+
+
+def class_cross_attention(x: Tensor, styles: Tensor, layer: CrossAttention) -> tuple[Tensor, Tensor]:
+    """The library's attn2 on pixels (B, N, C) and class codes (B, K, D): its output and softmax weights."""
+    out, logits = layer(x, styles)
+    return out, logits.softmax(dim=-1)
 
 
 def argmax_iou(logits: Tensor, mask: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from .ca2sis import CA2SIS, CA2SISOutput
 from .config import CA2SISConfig, StageConfig
 from .discriminator import MultiscaleDiscriminator
+from .generator_base import count_parameters
 from .sean import SEANConfig, SEANGenerator, SEANNorm
 from .spade import (
     SPADE,
@@ -32,4 +33,5 @@ __all__ = [
     "SEANConfig",
     "SEANGenerator",
     "SEANNorm",
+    "count_parameters",
 ]

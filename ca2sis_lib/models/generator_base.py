@@ -15,6 +15,7 @@ from ..masks import as_one_hot
 
 
 def count_parameters(module: nn.Module) -> int:
+    """Every parameter of ``module`` (and its children), counted once."""
     return sum(p.numel() for p in module.parameters())
 
 
@@ -45,3 +46,8 @@ class GeneratorMixin:
         counts = {name: count_parameters(getattr(self, attribute)) for name, attribute in self.counted_parts.items()}
         counts["total"] = sum(counts.values())
         return counts
+
+    def parameters_without_mapping(self) -> int:
+        """Parameters a reconstruction uses: every part but the mapping network (noise-driven styles only)."""
+        counts = self.parameter_counts()
+        return counts["total"] - counts.get("mapping", 0)

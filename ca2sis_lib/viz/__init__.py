@@ -8,7 +8,8 @@
     build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
 Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, AP, tables), ``figures`` (matplotlib),
-``grids`` (rows of images and masks), ``training`` (a run's curves and samples), ``inspector`` and
+``grids`` (rows of images and masks), ``panels`` (a grid of pictures, a map with its colour bar, a class
+legend), ``training`` (a run's curves and samples), ``inspector`` and
 ``editor`` (ipywidgets, imported only when an app is built).
 """
 
@@ -35,6 +36,7 @@ from .figures import (
 )
 from .grids import picture, plot_image_rows
 from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
+from .panels import as_picture, class_legend, draw_map, image_grid
 from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
 from .training import plot_training_log, plot_training_progress, read_training_log
 
@@ -48,15 +50,19 @@ __all__ = [
     "StyleShapeEditor",
     "agreement_summary",
     "agreement_table",
+    "as_picture",
     "auroc",
     "average_precision",
     "average_ranks",
     "build_editor",
     "build_inspector",
+    "class_legend",
     "clean",
     "colour_labels",
     "default_palette",
+    "draw_map",
     "figure_to_png",
+    "image_grid",
     "iou",
     "layer_at_resolution",
     "new_figure",

@@ -20,7 +20,7 @@ DEFAULT_MODEL = "ca2sis_tiny_toy"
 
 
 def build_lecture_app(checkpoint: str = "", data: str = "toy", num_samples: int = 8, seed: int = 0,
-                      export_dir: str | Path = "outputs/lecture", dpi: int = 80) -> Any:
+                      export_dir: str | Path = "exports/lecture", dpi: int = 80) -> Any:
     """A ``Tab`` with the attention inspector and the style-and-shape editor on one model.
 
     ``checkpoint``: "" for the shipped toy model, or anything ``load_model`` accepts (a shipped name,
