@@ -17,16 +17,29 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from .checks import unreadable_checkpoint_reason
+from .checks import outside_caller, unreadable_checkpoint_reason
 
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the message names the folder, the reason and the fix."""
+
+
+class CheckpointReadError(ValueError):
+    """A file that is not a readable checkpoint; ``reason`` says why in a few words (torch's error, if
+    any, is the cause)."""
+
+    def __init__(self, path: Path, reason: str, message: str | None = None) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(message or f"cannot read checkpoint {path}: {reason}. Is it a complete ca2sis checkpoint "
+                                    "(the checkpoint.pt a training run writes)?")
 
 
 _TEMP_SUFFIX = ".tmp"
@@ -117,11 +130,45 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
         reason = unreadable_checkpoint_reason(error) or str(error)  # never torch's advice to load unsafely
-        raise ValueError(f"cannot read checkpoint {path}: {reason}. Is it a complete ca2sis checkpoint (the "
-                         "checkpoint.pt a training run writes)?") from error
+        raise CheckpointReadError(path, reason) from error
+    if not isinstance(state, dict):  # e.g. torch.save(101, path): a number, or a bare tensor
+        raise CheckpointReadError(path, f"it holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def require_keys(state: dict[str, Any], keys: tuple[str, ...], path: str | Path, what: str) -> None:
+    """Raise :class:`CheckpointReadError` unless ``state`` (read from ``path``) has every one of ``keys``."""
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise CheckpointReadError(Path(path), f"it is not {what}: it has no {missing} (its keys: "
+                                              f"{sorted(map(str, state))[:8]})")
+
+
+class NonFiniteWeightsWarning(UserWarning):
+    """Weights that hold NaN or inf: the model they make draws NaN images."""
+
+
+def check_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Before ``model.load_state_dict(state)``: refuse integer tensors where the model holds floating-point
+    ones (load_state_dict would copy the truncated values without a word) and warn when weights hold
+    NaN or inf (a diverged run's). ``source`` names the file in the messages."""
+    own = model.state_dict()
+    integers = [f"{k} ({v.dtype})" for k, v in state.items()
+                if k in own and own[k].is_floating_point() and not (v.is_floating_point() or v.is_complex())]
+    if integers:
+        raise CheckpointReadError(Path(source), "integer weights", (
+            f"{source}: {len(integers)} weight tensor(s) hold integers where the model's weights are floating point "
+            f"(e.g. {integers[0]}): their fractions were cut off when they were converted, so the model would "
+            "compute with wrong weights. Fix: load the original file, saved before the conversion."))
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        warnings.warn(f"{source}: {len(broken)} of {len(state)} weight tensors hold NaN or inf values (e.g. "
+                      f"{broken[0]}), so the model draws NaN images. Fix: load an earlier checkpoint of that run "
+                      "(training stops before it saves a non-finite loss) or retrain it with a lower learning rate.",
+                      NonFiniteWeightsWarning, stacklevel=outside_caller()[1])
 
 
 def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -8,8 +8,11 @@ instead of a silent wrong answer or a shape error deep inside torch.
 The contract:
 
     image     floating point, (B, 3, S, S) with S = config.image_size, values in [-1, 1], finite.
-              [0, 1] data ("convert with image * 2 - 1"), [0, 255] data and integer dtypes
-              ("convert with image.float() / 127.5 - 1") and NaN / inf pixels are refused.
+              Refused only when certainly wrong: integer dtypes ("convert with image.float() / 127.5
+              - 1"), NaN / inf pixels, and values beyond [-2, 2] ([0, 255] data gets the conversion).
+              Bicubic resizing overshoots [-1, 1] (at most ±1.89, :data:`IMAGE_LIMIT`) and passes.
+              Values that are all >= 0 may be [0, 1] data or a bright [-1, 1] image: a warning
+              (:class:`InputWarning`, once per calling line), never a refusal.
     mask      integer labels (B, S, S) in [0, K) (``ignore_index`` allowed), or a one-hot
               (B, K, S, S) of exact 0s and 1s; same batch and size as the image. A 3-channel mask that
               is not one-hot is refused as a colour image, with the conversion to class ids.
@@ -22,46 +25,90 @@ never cast: their scale is ambiguous, so they get an error naming the conversion
 
 The value checks cost one reduction and one host sync per tensor (``aminmax`` sees NaN and inf
 too); ``benchmarks/input_checks.py`` measures them on a training step. :func:`checks_disabled`
-turns the value checks off (shapes are always checked) for that measurement.
+turns the value checks off (shapes are always checked) in the current context only (a
+``contextvars`` switch: other threads and tasks keep their checks), e.g. for that measurement.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import pickle
 import re
+import sys
+import threading
+import types
+import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
-_VALUE_CHECKS = True
+# on in every new thread and context; checks_disabled() turns it off for its own block only
+_VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("ca2sis_value_checks", default=True)
 SIZE_STEP, SIZE_MIN, SIZE_MAX = 64, 64, 512  # the image sizes the generator configs accept
+# Images are refused beyond ±IMAGE_LIMIT. Bicubic resizing (Keys' kernel, a = -0.75, torch's) of an
+# image in [-1, 1] stays within ±(Σ|w|)² = ±1.375² = ±1.89 (one axis, then the other); a
+# black-and-white checkerboard enlarged 4x reaches ±1.49. Nothing inside ±2 is certainly wrong.
+IMAGE_LIMIT = 2.0
 
 
 class InputError(ValueError):
     """Bad input to a public function of ca2sis_lib: the message names the problem and the fix."""
 
 
+class InputWarning(UserWarning):
+    """An input that may be wrong but may also be valid (e.g. all values >= 0: [0, 1] data, or a
+    bright [-1, 1] image). Issued once per calling line outside ca2sis_lib; never a refusal."""
+
+
 @contextlib.contextmanager
 def checks_disabled() -> Iterator[None]:
-    """Skip the value checks (ranges, NaN, one-hot values) inside this block; shapes stay checked."""
-    global _VALUE_CHECKS
-    previous, _VALUE_CHECKS = _VALUE_CHECKS, False
+    """Skip the value checks (ranges, NaN, one-hot values) inside this block, in this thread or
+    task only (other threads keep their checks); shapes stay checked."""
+    token = _VALUE_CHECKS.set(False)
     try:
         yield
     finally:
-        _VALUE_CHECKS = previous
+        _VALUE_CHECKS.reset(token)
 
 
 def value_checks_enabled() -> bool:
-    return _VALUE_CHECKS
+    return _VALUE_CHECKS.get()
 
 
 def _has_values(x: Tensor) -> bool:
     """Whether value checks apply to ``x``: they are on, and ``x`` holds values (a tensor on the
     ``meta`` device has a shape only, e.g. when shapes are traced without arithmetic)."""
-    return _VALUE_CHECKS and x.device.type != "meta"
+    return _VALUE_CHECKS.get() and x.device.type != "meta"
+
+
+# code whose frames are skipped to find the line that called ca2sis_lib (nn.Module.__call__ included)
+_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep for path in (__file__, torch.__file__))
+_WARNED_AT: set[tuple[str, int]] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def outside_caller() -> tuple[types.FrameType | None, int]:
+    """For the function that calls this one and then ``warnings.warn``: the first frame outside
+    ca2sis_lib and torch that led to it, and the ``stacklevel`` that points the warning there."""
+    frame, level = sys._getframe(2), 2  # stacklevel 2: the caller of the function that warns
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return frame, level
+
+
+def warn_once_per_call_site(message: str, category: type[Warning] = InputWarning) -> None:
+    """Warn once for each line outside ca2sis_lib (and torch) that led here; later calls from that
+    line stay silent, whatever their message (which may name different values)."""
+    frame, level = outside_caller()
+    site = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
+    with _WARNED_LOCK:
+        if site in _WARNED_AT:
+            return
+        _WARNED_AT.add(site)
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _shape(x: Tensor) -> tuple[int, ...]:
@@ -95,26 +142,34 @@ def supported_sizes_hint(height: int, width: int) -> str:
 # images
 # --------------------------------------------------------------------------------------------
 def image_range_error(low: float, high: float, name: str = "image") -> str | None:
-    """The message for an image whose values span [low, high], or None when it fits [-1, 1]."""
+    """The refusal for an image whose values span [low, high], or None: only what is certainly
+    wrong (non-finite values, values beyond ±:data:`IMAGE_LIMIT`) is refused."""
     if not (abs(low) < float("inf") and abs(high) < float("inf")):  # NaN fails both comparisons
         return (f"{name} holds non-finite values (NaN or inf): one bad pixel turns the whole output to "
                 "NaN; fix the data or replace them (torch.nan_to_num)")
-    eps = 1e-3
-    if low >= -eps and high > 1 + eps and high <= 255 + eps:
+    if low >= 0 and high > IMAGE_LIMIT:
         return (f"{name} values lie in [{low:.3g}, {high:.3g}]: looks like [0, 255]; the models take "
                 "[-1, 1]: convert with image.float() / 127.5 - 1")
-    if low < -1 - eps or high > 1 + eps:
-        return (f"{name} values lie in [{low:.3g}, {high:.3g}], outside [-1, 1]; the models take images "
-                "in [-1, 1] (normalise with (x - min) / (max - min) * 2 - 1)")
-    if low >= -eps and high - low > 0.5:
-        return (f"{name} values lie in [{low:.3g}, {high:.3g}]: looks like [0, 1]; the models take "
-                "[-1, 1]: convert with image * 2 - 1 (or wrap the call in ca2sis_lib.checks.checks_disabled()"
-                " if this really is a very bright [-1, 1] image)")
+    if low < -IMAGE_LIMIT or high > IMAGE_LIMIT:
+        return (f"{name} values lie in [{low:.3g}, {high:.3g}], beyond what resizing a [-1, 1] image gives "
+                f"(±{IMAGE_LIMIT:g}); the models take images in [-1, 1] (normalise with "
+                "(x - min) / (max - min) * 2 - 1)")
+    return None
+
+
+def image_range_warning(low: float, high: float, name: str = "image") -> str | None:
+    """The warning for values that may be [0, 1] data (all >= 0, spanning more than a quarter of
+    [-1, 1]) but may be a bright [-1, 1] image, or None."""
+    if low >= 0 and high - low > 0.5:
+        return (f"{name} values lie in [{low:.3g}, {high:.3g}], all >= 0: if this is [0, 1] data, convert it with "
+                "image * 2 - 1 (the models take [-1, 1]); a bright [-1, 1] image is fine as it is. Shown once "
+                "for this line")
     return None
 
 
 def check_image_values(image: Tensor, name: str = "image") -> None:
-    """Floating point, finite, in [-1, 1]: one fused reduction and one host sync."""
+    """Floating point, finite, within ±IMAGE_LIMIT (a warning when it may be [0, 1] data): one fused
+    reduction and one host sync."""
     if not image.is_floating_point():
         raise InputError(f"{name} has integer dtype {image.dtype}; the models take floating-point images in "
                          "[-1, 1]: convert with image.float() / 127.5 - 1")
@@ -124,6 +179,9 @@ def check_image_values(image: Tensor, name: str = "image") -> None:
     message = image_range_error(low, high, name)
     if message:
         raise InputError(message)
+    doubt = image_range_warning(low, high, name)
+    if doubt:
+        warn_once_per_call_site(doubt)
 
 
 def check_image_shape(image: Tensor, size: int, name: str = "image") -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .checkpoint_io import load_checkpoint
+from .checkpoint_io import CheckpointReadError, check_weights, load_checkpoint, require_keys
 from .checks import unreadable_checkpoint_reason
 from .models.factory import generator_from_config_dict, mark_random_mapping
 from .segmenter import FORMAT as SEGMENTER_FORMAT
@@ -22,8 +22,10 @@ from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file
 def load_generator(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> nn.Module:
     """Rebuild a trained generator from a training checkpoint (family and config come from it)."""
     state = load_checkpoint(path, map_location=map_location)
+    require_keys(state, ("family", "model_config", "generator"), path, "a training checkpoint")
     model = generator_from_config_dict(state["family"], state["model_config"])
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
+    check_weights(model, weights, path)
     model.load_state_dict(weights)
     if state["family"] == "ca2sis" and (state.get("train_config") or {}).get("stage", "reconstruction") != "mapping":
         mark_random_mapping(model, f"{path} is a reconstruction-stage checkpoint, which never trains the mapping "
@@ -44,10 +46,11 @@ def resolve(source: str | Path) -> Path:
     return path
 
 
-def not_a_checkpoint(text: str, reason: str) -> ValueError:
+def not_a_checkpoint(text: str, reason: str) -> CheckpointReadError:
     """The error for a file ``load_model`` cannot use, saying what a ca2sis checkpoint is and where one comes from."""
     shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
-    return ValueError(
+    return CheckpointReadError(
+        Path(text), reason,
         f"{text!r} is not a ca2sis checkpoint: {reason}. A ca2sis checkpoint is a .pt file of tensors, numbers and "
         "strings written by ca2sis_lib: the checkpoint.pt a training run writes to its output folder (python -m "
         "ca2sis_lib.train --preset toy-ca2sis --out runs/toy makes runs/toy/checkpoint.pt), or a shipped model, "
@@ -68,13 +71,11 @@ def load_model(source: str | Path, map_location: str = "cpu") -> nn.Module:
     path = resolve(text)
     try:
         state = load_checkpoint(path, map_location=map_location)
-    except ValueError as error:  # load_checkpoint wraps torch's error, keeping it as the cause
-        reason = unreadable_checkpoint_reason(error.__cause__) if error.__cause__ is not None else None
+    except CheckpointReadError as error:  # torch's error, if any, is its cause
+        reason = error.reason if error.__cause__ is None else unreadable_checkpoint_reason(error.__cause__)
         if reason is None:
             raise
         raise not_a_checkpoint(text, reason) from error.__cause__
-    if not isinstance(state, dict):
-        raise not_a_checkpoint(text, f"it holds a {type(state).__name__}, not a dict")
     if state.get("format") == FORMAT:
         return load_shipped_file(path, map_location=map_location)
     if state.get("format") == SEGMENTER_FORMAT:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .checkpoint_io import check_weights
 from .checks import unreadable_checkpoint_reason
 from .models import CA2SIS, CA2SISConfig
 from .models.discriminator import MultiscaleDiscriminator
@@ -249,13 +250,19 @@ def _convert(state: Mapping[str, Tensor], table: NameTable, what: str) -> StateD
     return converted
 
 
-def _load_exactly(model: nn.Module, state: StateDict) -> None:
-    """load_state_dict, after checking that names and shapes agree one to one."""
+def _load_exactly(model: nn.Module, state: StateDict, source: str = "the authors' weights") -> None:
+    """load_state_dict, after checking that names and shapes agree one to one, that no weight was
+    turned into integers, and warning about NaN or inf weights."""
     own = model.state_dict()
     bad = sorted(set(own) ^ set(state)) + [k for k in own if k in state and own[k].shape != state[k].shape]
     if bad:
         raise ValueError(f"converted state dict does not fit {type(model).__name__}: {bad[:20]}")
+    check_weights(model, state, source)
     model.load_state_dict(state, strict=True)
+
+
+def _source_name(source: Source) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the given state dict"
 
 
 def _export(model: nn.Module, table: NameTable, what: str) -> StateDict:
@@ -304,7 +311,7 @@ def load_official(path_or_state_dict: Source, map_location: Any = "cpu",
     """
     state = convert_official(read_state_dict(path_or_state_dict, map_location, GENERATOR_WRAPPERS))
     model = CA2SIS(paper_config(config))
-    _load_exactly(model, state)
+    _load_exactly(model, state, _source_name(path_or_state_dict))
     return model.eval()
 
 
@@ -331,7 +338,7 @@ def load_official_discriminator(path_or_state_dict: Source, map_location: Any = 
     included, in eval mode (call ``.train()`` to fine-tune: power iteration then resumes)."""
     state = convert_official_discriminator(read_state_dict(path_or_state_dict, map_location, DISCRIMINATOR_WRAPPERS))
     model = MultiscaleDiscriminator(num_classes=CA2SISConfig.paper().num_classes)  # K = 19, 2 scales
-    _load_exactly(model, state)
+    _load_exactly(model, state, _source_name(path_or_state_dict))
     return model.eval()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from torch import nn
 
-from .checkpoint_io import load_checkpoint, save_atomic, sha256, to_float, to_half
+from .checkpoint_io import check_weights, load_checkpoint, save_atomic, sha256, to_float, to_half
 from .models.factory import MAPPING_PREFIX, generator_from_config_dict, mark_random_mapping, split_mapping
 from .owned_folder import NotOurFolder
 
@@ -129,6 +129,7 @@ def load_shipped_file(path: str | Path, check: bool = True, map_location: str = 
     if state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a shipped ca2sis generator (format {state.get('format')!r})")
     model = generator_from_config_dict(state["family"], state["model_config"])
+    check_weights(model, state["weights"], path)
     missing, unexpected = model.load_state_dict(to_float(state["weights"]), strict=False)
     if unexpected or any(not k.startswith(MAPPING_PREFIX) for k in missing):
         raise ValueError(f"{path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")

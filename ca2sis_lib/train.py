@@ -3,6 +3,10 @@
     python -m ca2sis_lib.train --preset toy-ca2sis --out runs/toy --set steps=500
     torchrun --standalone --nproc_per_node=4 -m ca2sis_lib.train --preset paper --data DIR --out runs/paper
 
+A preset's learning-rate decay scales with ``--set steps`` unless ``decay_start`` is set too (the
+first command decays from step 325, as the preset does from 1300 of 2000). Re-running a command
+resumes its ``--out`` folder exactly (docs/promises.md).
+
 nanoGPT style: a run is set up once (:func:`~ca2sis_lib.training.run.setup_run`: data, models,
 optimisers, EMA, resume), then every step is a generator update (hinge GAN + feature matching +
 perceptual + L_att), an EMA update and a discriminator update, with the learning rate held and then
@@ -22,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as torch_dist
 
-from .checkpoint_io import CheckpointWriteError, tensor_digest
+from .checkpoint_io import CheckpointReadError, CheckpointWriteError, tensor_digest
 from .data.check import DataError
 from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
@@ -63,14 +67,14 @@ def _due(step: int, every: int, end_step: int) -> bool:
 
 
 def begin(run: Run) -> None:
-    """Write the resolved config; on resume, drop the log rows written after the checkpoint."""
+    """Write the resolved config; drop the log rows written after the step the run starts from (on
+    resume its checkpoint's, else 0: a killed attempt's rows would be logged twice)."""
     from tqdm.auto import tqdm
 
     if run.dist.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
+        truncate_log(run.out_dir / "log.csv", run.start_step)  # first: a foreign log.csv stops the run here
         run.write_record()  # config.yaml: the settings and what each part of the run ran with
-        if run.start_step:
-            truncate_log(run.out_dir / "log.csv", run.start_step)
     run.bar = tqdm(total=run.end_step - run.start_step, disable=not (run.cfg.progress and run.dist.is_main),
                    desc="train")
 
@@ -116,24 +120,37 @@ def finish(run: Run, seconds: float) -> dict[str, Any]:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def config_from_arguments(args: argparse.Namespace) -> TrainConfig:
+    """The run a command line asks for: preset, --config file, --set overrides, --data and --out."""
+    overrides = parse_overrides(args.set)
+    overrides.update({k: v for k, v in (("data", args.data), ("out_dir", args.out)) if v})
+    return resolve_config(args.preset, args.config, overrides)
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments (its ``--help`` shows this module's docstring, examples included)."""
+    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="toy-ca2sis", help=f"one of {sorted(PRESETS)}")
     parser.add_argument("--config", help="YAML file of TrainConfig keys (applied after the preset)")
     parser.add_argument("--data", help="'toy' or a folder with images/ and labels/")
     parser.add_argument("--out", help="output folder (checkpoint.pt, log.csv, samples/, config.yaml)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override any config key")
-    args = parser.parse_args(argv)
+    parser.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override any config key (repeatable: every --set counts)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = command_line().parse_args(argv)
     try:
-        overrides = parse_overrides(args.set)
-        overrides.update({k: v for k, v in (("data", args.data), ("out_dir", args.out)) if v})
-        cfg = resolve_config(args.preset, args.config, overrides)
+        cfg = config_from_arguments(args)
     except (ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         summary = train(cfg)
-    except (RunLockedError, ResumeError, DataError, CheckpointWriteError) as error:
+    except (RunLockedError, ResumeError, DataError, CheckpointWriteError, CheckpointReadError, FileExistsError,
+            FileNotFoundError) as error:  # each one line naming the problem and the fix
         print(f"error: {error}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:

@@ -1,12 +1,15 @@
 import functools
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 CELL_TIMEOUT_S = int(os.environ.get("CA2SIS_CELL_TIMEOUT", "420"))  # per notebook cell, in smoke mode
 
@@ -97,6 +100,25 @@ def error_outputs(executed: Path) -> list[str]:
 def notebook_runner() -> ModuleType:
     """scripts/notebook_runner.py (course tooling: papermill is an extra, so it is not in the package), loaded once."""
     return load_script("scripts/notebook_runner.py")
+
+
+def write_folder_dataset(split: Path, count: int = 10, seed: int = 0, classes: int = 12) -> Path:
+    """``count`` image/label PNG pairs of 72x88 (so the 64x64 crop has room to move) and a
+    dataset.json with left/right class pairs (so a flip also swaps ids), as a user would prepare them."""
+    rng = np.random.default_rng(seed)
+    (split / "images").mkdir(parents=True)
+    (split / "labels").mkdir()
+    colours = rng.integers(0, 256, (classes, 3))
+    for i in range(count):
+        label = np.zeros((72, 88), np.uint8)
+        for k in range(1, classes):
+            y, x, h, w = rng.integers(0, 60), rng.integers(0, 76), rng.integers(6, 24), rng.integers(6, 24)
+            label[y:y + h, x:x + w] = k
+        image = np.clip(colours[label] * 0.8 + rng.integers(0, 50, (72, 88, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(split / "images" / f"{i:03d}.png")
+        Image.fromarray(label).save(split / "labels" / f"{i:03d}.png")
+    (split.parent / "dataset.json").write_text(json.dumps({"num_classes": classes, "lr_pairs": [[3, 4], [5, 6]]}))
+    return split
 
 
 class SmokeRuns:

@@ -50,6 +50,7 @@ from ca2sis_lib.data.toy import (
     transfer_class_style,
     transfer_light,
     transfer_part_shape,
+    write_toy_split,
 )
 from ca2sis_lib.data.toy import main as toy_main
 from ca2sis_lib.data.toy_render import part_index_map, pixel_centers
@@ -513,7 +514,6 @@ def _train_cfg(data, **overrides):
 def test_preflight_catches_a_truncated_png_before_step_one(toy_dir, tmp_path):
     import shutil
 
-    from ca2sis_lib.data.scan import label_sample, scan_split
     from ca2sis_lib.training.data import build_dataset
 
     split = tmp_path / "train"
@@ -528,9 +528,108 @@ def test_preflight_catches_a_truncated_png_before_step_one(toy_dir, tmp_path):
     cut_off = r"(?s)2 problem\(s\).*before the first step.*000003.png: cannot read this image"
     with pytest.raises(DataError, match=cut_off):
         build_dataset(_train_cfg(split), 12, 64)
-    report = scan_split(SegmentationFolder(split).pairs, 12, max_label_reads=3)
+    report = check_split(split, 12)
     assert len(report.problems) == 2 and "000001.png: cannot read this label map" in report.problems[0]
-    assert label_sample(10, 3) == [0, 4, 9] and label_sample(3, 5) == [0, 1, 2] and label_sample(5, 1) == [0]
+
+
+def _damaged_in_the_middle(path: Path) -> None:
+    """Overwrite 16 bytes in the middle of a file's compressed data: its header and end marker stay intact."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(16)
+    path.write_bytes(bytes(data))
+
+
+def test_preflight_decodes_every_file_in_full(toy_dir, tmp_path, capsys):
+    """A PNG damaged in the middle (complete header, IEND chunk at its end) passed the header scan and
+    failed hours later; every image and label is now decoded in full before the first step."""
+    import shutil
+
+    from ca2sis_lib.training.data import build_dataset
+
+    split = tmp_path / "train"
+    shutil.copytree(toy_dir / "train", split)
+    for path in (split / "images" / "000002.png", split / "labels" / "000004.png"):
+        _damaged_in_the_middle(path)
+        assert path.read_bytes().endswith(b"IEND\xaeB`\x82")
+    with pytest.raises(DataError, match=r"(?s)2 problem\(s\).*before the first step.*000002.png: cannot read this "
+                                        r"image.*000004.png: cannot read this label map.*cut off or damaged"):
+        build_dataset(_train_cfg(split), 12, 64)
+    shutil.copy(toy_dir / "train" / "images" / "000002.png", split / "images" / "000002.png")
+    shutil.copy(toy_dir / "train" / "labels" / "000004.png", split / "labels" / "000004.png")
+    assert len(build_dataset(_train_cfg(split), 12, 64)) == 6
+    assert "data check: 6 pairs read in full" in capsys.readouterr().err
+
+
+def test_a_16_bit_image_is_read_with_its_bit_depth(tmp_path):
+    """A 16-bit grey PNG used to be clipped to white by convert('RGB'); 65535 is white, 0 black."""
+    levels = np.arange(64, dtype=np.uint16)[None, :].repeat(64, 0) * 1000 + 535  # 535 .. 63535
+    split = tmp_path / "sixteen"
+    _write_pair(split, "a", np.zeros((64, 64), np.uint8))
+    Image.fromarray(levels).save(split / "images" / "a.png")  # Pillow writes a 16-bit PNG (mode I;16)
+    assert Image.open(split / "images" / "a.png").mode == "I;16"
+    image = read_image(split / "images" / "a.png")
+    assert image.dtype == np.uint8 and image.shape == (64, 64, 3)
+    assert np.array_equal(image[..., 0], np.rint(levels / 257).astype(np.uint8)) and (image[..., 0] < 250).mean() > 0.9
+    item = SegmentationFolder(split, num_classes=12)[0]
+    assert item["image"].min() < -0.98 and item["image"].max() > 0.93  # dark on the left, bright on the right
+    Image.fromarray(levels.astype(np.int32)).save(split / "images" / "a.tif")  # 32-bit integers: range unknown
+    (split / "images" / "a.png").unlink()
+    with pytest.raises(DataError, match="a 32-bit integer image .* save it as an 8-bit or 16-bit PNG"):
+        SegmentationFolder(split, num_classes=12)[0]
+
+
+@pytest.mark.parametrize("orientation, stored", [(3, lambda a: np.rot90(a, 2)), (6, lambda a: np.rot90(a, 1)),
+                                                 (8, lambda a: np.rot90(a, -1))])
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_exif_orientation_is_applied_so_image_and_label_stay_aligned(tmp_path, orientation, stored, suffix):
+    """A phone stores a photo sideways with an EXIF orientation tag; whoever drew the label saw it upright.
+    The pixels were read as stored, misaligned with the label (silently, for square images)."""
+    label = np.zeros((48, 48), np.uint8)
+    label[4:20, 6:40] = 1  # a wide bar near the top: every rotation moves it
+    label[30:44, 30:44] = 2
+    upright = np.array(TOY_PALETTE, np.uint8)[label]  # each class in its palette colour
+    split = tmp_path / "exif"
+    _write_pair(split, "a", label)
+    (split / "images" / "a.png").unlink()
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    Image.fromarray(np.ascontiguousarray(stored(upright))).save(split / "images" / f"a.{suffix}", exif=exif,
+                                                                **({"quality": 100} if suffix == "jpg" else {}))
+    image = read_image(split / "images" / f"a.{suffix}")
+    tolerance = 40 if suffix == "jpg" else 0  # JPEG blurs colour edges
+    inside = np.ones_like(label, dtype=bool)  # two pixels or more away from every edge between classes
+    for shift in (-2, -1, 1, 2):
+        inside &= (np.roll(label, shift, 0) == label) & (np.roll(label, shift, 1) == label)
+    assert np.abs(image.astype(int) - upright)[inside].max() <= tolerance
+    item = SegmentationFolder(split, num_classes=12)[0]
+    assert torch.equal(item["label"], torch.from_numpy(label.astype(np.int64)))
+    assert check_split(split, 12).ok
+
+
+def test_regenerating_toy_data_into_an_old_folder_leaves_no_stale_pairs(tmp_path, capsys):
+    """Written again with fewer samples, the command kept the earlier run's extra pairs (train on 5 files,
+    not 3). It now replaces what it wrote before, and only that (ca2sis_lib.owned_folder's rule)."""
+    out = tmp_path / "toy"
+    assert toy_main(["--out", str(out), "--size", "16", "--train", "5", "--test", "2"]) == 0
+    assert toy_main(["--out", str(out), "--size", "16", "--train", "3", "--test", "2"]) == 0
+    for sub, suffix in (("images", "png"), ("labels", "png"), ("params", "json")):
+        assert sorted(p.name for p in (out / "train" / sub).iterdir()) == [f"00000{i}.{suffix}" for i in range(3)]
+    assert len(SegmentationFolder(out, "train")) == 3 and json.loads((out / "dataset.json").read_text())["splits"] == {
+        "train": 3, "test": 2}
+    capsys.readouterr()
+    (out / "train" / "images" / "holiday.jpg").write_bytes(b"not toy data")  # someone else's file: never removed
+    assert toy_main(["--out", str(out), "--size", "16", "--train", "2", "--test", "1"]) == 1
+    assert "not written by python -m ca2sis_lib.data.toy: train/images/holiday.jpg" in capsys.readouterr().err
+    assert len(list((out / "train" / "images").iterdir())) == 4  # nothing removed
+    other = tmp_path / "celeb"  # another dataset, or toy data of a version that left no marker
+    (other / "train" / "images").mkdir(parents=True)
+    (other / "dataset.json").write_text(json.dumps({"name": "celebamask_hq", "num_classes": 19}))
+    assert toy_main(["--out", str(other), "--size", "16", "--train", "2", "--test", "1"]) == 1
+    assert "is not empty and python -m ca2sis_lib.data.toy did not make it" in capsys.readouterr().err
+    assert json.loads((other / "dataset.json").read_text())["name"] == "celebamask_hq"  # not overwritten
+    with pytest.raises(ValueError, match="already holds 10 files .* which would stay beside the new samples"):
+        write_toy_split(out, "train", 2, size=16)
 
 
 def test_preflight_checks_label_values_sizes_and_the_ignore_label(tmp_path):

@@ -7,12 +7,14 @@ whose message names the problem and the fix; every good input in another dtype m
 import json
 import re
 import shutil
+import threading
+import warnings
 
 import pytest
 import torch
 
 from ca2sis_lib import editing
-from ca2sis_lib.checks import InputError, checks_disabled, supported_sizes_hint
+from ca2sis_lib.checks import InputError, InputWarning, checks_disabled, supported_sizes_hint
 from ca2sis_lib.data.toy import toy_batch
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 from ca2sis_lib.models.discriminator import MultiscaleDiscriminator
@@ -46,8 +48,8 @@ def families(ca2sis, sean):
 # -- Images ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("family", ["ca2sis", "sean"])
 @pytest.mark.parametrize("convert, message", [
-    (lambda x: (x + 1) / 2, "looks like [0, 1]; the models take [-1, 1]: convert with image * 2 - 1"),
     (lambda x: (x + 1) * 127.5, "looks like [0, 255]; the models take [-1, 1]: convert with image.float() / 127.5 - 1"),
+    (lambda x: x * 2.5, "beyond what resizing a [-1, 1] image gives (±2)"),
     (lambda x: ((x + 1) * 127.5).round().to(torch.uint8), "integer dtype torch.uint8"),
 ])
 def test_images_in_other_ranges_are_refused_naming_the_conversion(ca2sis, sean, batch, family, convert, message):
@@ -83,19 +85,89 @@ def test_images_of_other_float_dtypes_follow_the_model(ca2sis, sean, batch, dtyp
         assert (got - expected).abs().max() < tolerance
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_or_bf16_model_runs_on_the_cpu_as_the_dtype_policy_says(batch, dtype):
+    """checks.py: inputs follow the model, an fp32 image works with a half model. On the CPU such a
+    model crashed in its float32 GroupNorm ("mixed dtype (CPU)"), for every CA²-SIS call."""
+    import copy
+
+    from conftest import perturbed_tiny_ca2sis
+
+    image, labels = batch
+    torch.manual_seed(0)
+    for full in (perturbed_tiny_ca2sis(), SEANGenerator(SEANConfig.tiny()).eval()):
+        low = copy.deepcopy(full).to(dtype)
+        with torch.no_grad():
+            expected, got = full(image, labels).image, low(image, labels).image
+            assert got.dtype == dtype and (got.float() - expected).abs().max() < 0.05
+            edited = editing.transfer_style(low, image, labels, image.flip(0), labels.flip(0), classes=[1])
+            assert torch.isfinite(edited).all() and torch.isfinite(editing.reconstruct(low, image, labels)).all()
+            if hasattr(low, "styles_from_noise"):
+                assert torch.isfinite(editing.generate_from_noise(low, labels[:1], num_samples=2)).all()
+
+
 def test_spade_checks_the_image_it_is_given(batch):
     model = SPADEGenerator(SPADEConfig.tiny()).eval()
     image, labels = batch
     with pytest.raises(InputError, match="looks like"):
-        model((image + 1) / 2, labels)
+        model((image + 1) * 127.5, labels)
     assert model(None, labels).image.shape == (2, 3, 64, 64)
 
 
-def test_checks_disabled_lets_a_bright_image_through(ca2sis, batch):
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+def test_valid_images_that_look_doubtful_are_never_refused(ca2sis, sean, batch, family, monkeypatch):
+    """A bright [-1, 1] image (every value >= 0) may be [0, 1] data: one warning per calling line,
+    never a refusal; a bicubic enlargement overshoots [-1, 1] and passes without a word."""
+    from ca2sis_lib import checks
+
+    monkeypatch.setattr(checks, "_WARNED_AT", set())  # these lines warned already for the other family
+    model = families(ca2sis, sean)[family]
     image, labels = batch
-    bright = (image + 1) / 2  # could be a [-1, 1] image of a white wall: the escape hatch is named in the error
+    bright = (image + 1) / 2  # a [-1, 1] image of a white wall, or [0, 1] data: undecidable
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert model(bright, labels).image.shape == (2, 3, 64, 64)  # one line, called three times
+        editing.reconstruct(model, bright, labels)  # another line: its own warning
+    doubts = [w for w in caught if issubclass(w.category, InputWarning)]
+    assert len(doubts) == 2 and all(w.filename == __file__ for w in doubts), [str(w.message) for w in doubts]
+    assert "if this is [0, 1] data, convert it with image * 2 - 1" in str(doubts[0].message)
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)) % 2).float() * 2 - 1  # the worst case for overshoot
+    sharp = torch.nn.functional.interpolate(checker.expand(2, 3, 16, 16).contiguous(), size=64, mode="bicubic")
+    assert sharp.abs().max() > 1.4  # well beyond [-1, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either
+        with torch.no_grad():
+            assert torch.isfinite(model(sharp, labels).image).all()
+
+
+def test_checks_disabled_is_a_switch_of_its_own_thread_only(ca2sis, batch):
+    """checks_disabled() skips the value checks inside its block; another thread at the same moment
+    keeps them (the switch was a module global: one block turned every check off everywhere)."""
+    image, labels = batch
+    wrong = image * 127.5 + 127.5  # [0, 255]: certainly wrong
+    inside, other_thread_done = threading.Event(), threading.Event()
+    seen = {}
+
+    def other_thread():
+        inside.wait(10)
+        try:
+            ca2sis.encode_style(wrong, labels)
+            seen["other"] = "accepted"
+        except InputError:
+            seen["other"] = "refused"
+        other_thread_done.set()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
     with checks_disabled(), torch.no_grad():
-        assert ca2sis(bright, labels).image.shape == (2, 3, 64, 64)
+        inside.set()
+        other_thread_done.wait(60)
+        assert ca2sis.encode_style(wrong, labels).shape[0] == 2  # here: skipped, as asked
+    worker.join()
+    assert seen == {"other": "refused"}
+    with pytest.raises(InputError, match="looks like \\[0, 255\\]"):  # and back on after the block
+        ca2sis.encode_style(wrong, labels)
 
 
 # -- Parts of the model and the editing operations ----------------------------------------------------
@@ -227,8 +299,8 @@ def test_discriminator_refuses_a_soft_mask_and_a_size_it_cannot_judge(batch):
         disc(one_hot * 0.7, image)
     with pytest.raises(InputError, match="too small for this discriminator.*at least 16"):
         disc(one_hot[..., :8, :8], image[..., :8, :8])
-    with pytest.raises(InputError, match="looks like \\[0, 1\\]"):
-        disc(one_hot, (image + 1) / 2)
+    with pytest.raises(InputError, match="looks like \\[0, 255\\]"):
+        disc(one_hot, (image + 1) * 127.5)
     assert len(disc(one_hot, image.double())) == 2  # other float dtypes follow D
 
 
@@ -241,9 +313,9 @@ def test_evaluation_and_visualisers_check_their_inputs(ca2sis, batch):
     with pytest.raises(InputError, match="num_samples must be a positive integer"):
         evaluate_toy(ca2sis, num_samples=0)
     samples = [{"image": image[i], "label": labels[i], "name": str(i)} for i in range(2)]
-    bright = [{**s, "image": (s["image"] + 1) / 2} for s in samples]
-    with pytest.raises(InputError, match="sample 0: image values .* looks like \\[0, 1\\]"):
-        AttentionInspector(ca2sis, bright)
+    wrong = [{**s, "image": (s["image"] + 1) * 127.5} for s in samples]
+    with pytest.raises(InputError, match="sample 0: image values .* looks like \\[0, 255\\]"):
+        AttentionInspector(ca2sis, wrong)
     with pytest.raises(InputError, match="at least 2 sample"):
         StyleShapeEditor(ca2sis, samples[:1])
     with pytest.raises(InputError, match="sample 1 must be a dict"):

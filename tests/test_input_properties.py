@@ -65,6 +65,23 @@ def masks(draw, batch=None):
     return one_hot * 0.5 if kind == "soft" else one_hot
 
 
+@st.composite
+def valid_images(draw):
+    """Images in [-1, 1] of any brightness and contrast (a narrow band anywhere, e.g. all >= 0), in
+    any float dtype, possibly enlarged or shrunk to S with bicubic resizing (which overshoots)."""
+    low = draw(st.floats(-1.0, 1.0))
+    high = draw(st.floats(low, 1.0))
+    side = draw(st.sampled_from([S, 16, 24, 48, 128]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    x = torch.rand(2, 3, side, side, generator=g)
+    if draw(st.booleans()):
+        x = (x > 0.5).float()  # hard edges: the worst case for overshoot
+    x = x * (high - low) + low
+    if side != S:
+        x = torch.nn.functional.interpolate(x, size=S, mode="bicubic", antialias=side > S and draw(st.booleans()))
+    return x.to(draw(st.sampled_from([torch.float32, torch.float16, torch.bfloat16, torch.float64])))
+
+
 OUTCOMES: Counter = Counter()  # ("ok" | "refused") per call: the last test checks both happened
 VALID_IMAGE = torch.rand(2, 3, S, S, generator=torch.Generator().manual_seed(1)) * 2 - 1
 VALID_LABELS = torch.randint(0, K, (2, S, S), generator=torch.Generator().manual_seed(2))
@@ -92,6 +109,18 @@ def finite_or_input_error(call, shape):
 def test_forward_is_finite_or_refused(family, image, mask):
     model = MODELS[family]
     finite_or_input_error(lambda: model(image, mask), (image.shape[0], 3, S, S))
+
+
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+@SETTINGS
+@given(image=valid_images())
+@example(image=torch.full((2, 3, S, S), 0.9))  # a white wall: every value >= 0
+def test_a_valid_image_of_any_brightness_or_contrast_is_never_refused(family, image):
+    """False refusals are defects: [-1, 1] data (and its bicubic resizing) always passes the door
+    every public entry point goes through, at most with a warning that it might be [0, 1] data
+    (tests/test_input_contract.py runs such images through the whole model)."""
+    checked, one_hot = MODELS[family].prepare_inputs(image, VALID_LABELS)
+    assert checked.shape == (2, 3, S, S) and one_hot.shape == (2, K, S, S)
 
 
 @SETTINGS

@@ -428,3 +428,21 @@ def test_converted_discriminator_runs_and_its_scales_are_in_order():
     assert all(torch.isfinite(f).all() for features in out for f in features)
     assert torch.equal(other[0][-1], out[0][-1])  # discriminator_1 is the half-resolution scale
     assert torch.allclose(other[1][-1], out[1][-1] + 0.5, atol=1e-5)
+
+
+def test_integer_weights_are_refused_and_non_finite_weights_are_named(random_g, tmp_path):
+    """load_official copied int64 weights (a conversion that cut off every fraction) into the float
+    model without a word, and loaded NaN weights (a diverged run's) without a warning."""
+    from ca2sis_lib.checkpoint_io import NonFiniteWeightsWarning
+
+    key = next(k for k, v in random_g.items() if v.is_floating_point() and v.numel() > 100)
+    torch.save({**random_g, key: (random_g[key] * 10).long()}, tmp_path / "integers.pth")
+    with pytest.raises(ValueError, match=r"integers.pth: 1 weight tensor\(s\) hold integers where the model's "
+                                         r"weights are floating point \(e.g. .* \(torch.int64\)\): their fractions"):
+        load_official(tmp_path / "integers.pth")
+    broken = {**random_g, key: random_g[key].clone()}
+    broken[key].view(-1)[3] = float("nan")
+    with pytest.warns(NonFiniteWeightsWarning, match=r"1 of 388 weight tensors hold NaN or inf values .* draws NaN "
+                                                     r"images. Fix: load an earlier checkpoint") as caught:
+        load_official(broken)
+    assert caught[0].filename == __file__  # it points at the line that loaded them

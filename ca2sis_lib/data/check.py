@@ -9,23 +9,31 @@ label, colour (RGB) masks where class ids are expected — prints the per-class 
 and exits with status 1 if anything is wrong. The dataset classes raise the same messages as
 :class:`DataError` (a ``ValueError``) when they meet a bad file: each names the file, the problem
 and the fix. Nothing is ever clipped or guessed silently.
+
+Every file is decoded in full (a file damaged anywhere fails, not only a cut-off one), turned
+upright as its EXIF orientation says (phones store photos sideways with a tag; whoever drew the
+label saw them upright), and read with its bit depth (a 16-bit image is scaled to 8 bits, 65535 ->
+255; an image of 32-bit integers or floats, whose range is unknown, is refused).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, check_palette, read_dataset_info, read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ID_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L", "1")  # PIL modes that hold one integer per pixel
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (16-bit colour PNGs open as 'RGB')
 
 
 class DataError(ValueError):
@@ -33,18 +41,28 @@ class DataError(ValueError):
 
 
 def _open(path: Path, what: str) -> Image.Image:
+    """The file decoded in full and turned upright as its EXIF orientation tag says."""
     try:
         with Image.open(path) as image:
-            image.load()  # decode now: a truncated file fails here, not in the middle of training
+            image.load()  # decode now, every byte: a cut-off or damaged file fails here, not mid-training
+            return ImageOps.exif_transpose(image)  # an upright copy (a plain copy when there is no tag)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise DataError(f"{path}: cannot read this {what} ({err}). Fix: re-export the file, or remove it "
-                        "together with its partner in images/ or labels/.") from err
-    return image
+        raise DataError(f"{path}: cannot read this {what} ({err}); it may be cut off or damaged. Fix: re-export the "
+                        "file, or remove it together with its partner in images/ or labels/.") from err
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image as uint8 (H, W, 3) RGB; grey and palette images are converted, alpha is dropped."""
-    image = _open(Path(path), "image")
+    """An image as uint8 (H, W, 3) RGB, upright; grey and palette images are converted, alpha is
+    dropped, 16-bit grey is scaled to 8 bits (``convert("RGB")`` would clip it to white)."""
+    path = Path(path)
+    image = _open(path, "image")
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = (np.asarray(image).astype(np.uint32) + 128) // 257  # round(x / 257): 65535 -> 255
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1)
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise DataError(f"{path}: a {kind} image (PIL mode {image.mode!r}), whose value range is unknown, so its "
+                        "brightness cannot be read. Fix: save it as an 8-bit or 16-bit PNG, or as a JPEG.")
     return np.array(image.convert("RGB"))  # a writable copy
 
 
@@ -131,6 +149,16 @@ def check_same_size(image: np.ndarray, label: np.ndarray, image_path: str | Path
                         "image's size, or re-export both at one size.")
 
 
+def read_pair(image_path: str | Path, label_path: str | Path, num_classes: int, ignore_index: int | None = None,
+              label_colors: Sequence[Sequence[int]] | None = None,
+              ignore_color: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An image (H, W, 3) uint8 and its label map (H, W) int64, both read in full and validated, of one size."""
+    label = read_label(label_path, num_classes, ignore_index, label_colors, ignore_color)
+    image = read_image(image_path)
+    check_same_size(image, label, image_path, label_path)
+    return image, label
+
+
 def pair_files(split_dir: str | Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """Match ``images/<stem>.*`` with ``labels/<stem>.*``: ``([(stem, image, label), ...], problems)``."""
     split_dir = Path(split_dir)
@@ -198,28 +226,36 @@ class CheckReport:
         return "\n".join(lines)
 
 
+def _pair_counts(job: tuple) -> tuple[np.ndarray | None, int, str | None]:
+    """One pair read in full: (pixels per class (K,), ignored pixels, None), or (None, 0, the problem)."""
+    image_path, label_path, num_classes, ignore_index, label_colors = job
+    try:
+        _, label = read_pair(image_path, label_path, num_classes, ignore_index, label_colors)
+    except DataError as err:
+        return None, 0, str(err)
+    valid = label[(label >= 0) & (label < num_classes)]
+    return np.bincount(valid, minlength=num_classes), label.size - valid.size, None
+
+
 def check_split(split_dir: str | Path, num_classes: int, ignore_index: int | None = None,
-                label_colors: Sequence[Sequence[int]] | None = None) -> CheckReport:
-    """Read every pair of a split and collect all problems (rather than stopping at the first)."""
+                label_colors: Sequence[Sequence[int]] | None = None, workers: int | None = None) -> CheckReport:
+    """Read every pair of a split in full and collect all problems (rather than stopping at the first);
+    ``workers`` threads decode (Pillow releases the GIL), default up to 8."""
     pairs, problems = pair_files(split_dir)
     if not pairs:
         problems.append(f"{split_dir}: no image/label pairs, the split is empty. Fix: put images in images/ and "
                         "label maps with the same file stems in labels/.")
     report = CheckReport(Path(split_dir), num_classes, len(pairs), problems,
                          np.zeros(num_classes, dtype=np.int64), np.zeros(num_classes, dtype=np.int64))
-    for _, image_path, label_path in pairs:
-        try:
-            label = read_label(label_path, num_classes, ignore_index, label_colors)
-            image = read_image(image_path)
-            check_same_size(image, label, image_path, label_path)
-        except DataError as err:
-            problems.append(str(err))
-            continue
-        valid = label[(label >= 0) & (label < num_classes)]
-        counts = np.bincount(valid, minlength=num_classes)
-        report.pixel_counts += counts
-        report.images_with_class += counts > 0
-        report.ignored_pixels += label.size - valid.size
+    jobs = [(image, label, num_classes, ignore_index, label_colors) for _, image, label in pairs]
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        for counts, ignored, problem in pool.map(_pair_counts, jobs, chunksize=16):
+            if problem is not None:
+                problems.append(problem)
+                continue
+            report.pixel_counts += counts
+            report.images_with_class += counts > 0
+            report.ignored_pixels += ignored
     return report
 
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ca2sis_lib.data.check import DataError, check_same_size, pair_files, read_image, read_label
+from ca2sis_lib.data.check import DataError, pair_files, read_pair
 from ca2sis_lib.data.common import make_item, read_dataset_info
 
 
@@ -62,8 +62,9 @@ class PairTransform:
 
     ``resize``: an int scales the shorter side to it (aspect kept), a pair (h, w) sets both.
     ``crop``: an int or (h, w) window, random if ``random_crop`` else centred. ``flip_p``: chance
-    of a horizontal flip, after which the classes in ``lr_pairs`` swap ids. Randomness comes from
-    torch's global generator, so ``torch.manual_seed`` and DataLoader workers control it.
+    of a horizontal flip, after which the classes in ``lr_pairs`` swap ids. The random draws come
+    from ``generator`` when one is given (the trainer passes one per item and step, so a batch is
+    the same whatever the workers and interruptions), else from torch's global generator.
     """
 
     def __init__(self, resize: int | tuple[int, int] | None = None, crop: int | tuple[int, int] | None = None,
@@ -79,7 +80,8 @@ class PairTransform:
             return max(1, round(h * scale)), max(1, round(w * scale))
         return tuple(self.resize)
 
-    def __call__(self, image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, label: np.ndarray,
+                 generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
         if self.resize is not None:
             size = self._target_size(*label.shape)
             image, label = resize_image(image, size), resize_label(label, size)
@@ -89,11 +91,12 @@ class PairTransform:
             if ch > h or cw > w:
                 raise ValueError(f"crop {ch}x{cw} is larger than the (resized) image {h}x{w}; resize first")
             if self.random_crop:
-                top, left = int(torch.randint(h - ch + 1, ())), int(torch.randint(w - cw + 1, ()))
+                top = int(torch.randint(h - ch + 1, (), generator=generator))
+                left = int(torch.randint(w - cw + 1, (), generator=generator))
             else:
                 top, left = (h - ch) // 2, (w - cw) // 2
             image, label = image[top:top + ch, left:left + cw], label[top:top + ch, left:left + cw]
-        if self.flip_p and float(torch.rand(())) < self.flip_p:
+        if self.flip_p and float(torch.rand((), generator=generator)) < self.flip_p:
             image, label = image[:, ::-1], swap_classes(label[:, ::-1], self.lr_pairs)
         return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
@@ -151,11 +154,13 @@ class SegmentationFolder(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The untransformed pair: uint8 image (H, W, 3) and int64 labels (H, W), both validated."""
         _, image_path, label_path = self.pairs[index]
-        label = read_label(label_path, self.num_classes, self.ignore_index, self.label_colors, self.ignore_color)
-        image = read_image(image_path)
-        check_same_size(image, label, image_path, label_path)
-        return image, label
+        return read_pair(image_path, label_path, self.num_classes, self.ignore_index, self.label_colors,
+                         self.ignore_color)
+
+    def item(self, index: int, generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Item ``index``, its random crop and flip drawn from ``generator`` (default: torch's global one)."""
+        image, label = self.transform(*self.load(index), generator=generator)
+        return make_item(image, label, self.pairs[index][0])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image, label = self.transform(*self.load(index))
-        return make_item(image, label, self.pairs[index][0])
+        return self.item(index)

@@ -9,7 +9,9 @@ This module ties them into a dataset and a command that writes a split to disk::
 
 which produces ``out/{train,test}/{images,labels,params}/<index>.{png,png,json}`` and
 ``out/dataset.json``, the same layout as the real datasets (readable by
-:class:`~ca2sis_lib.data.folder.SegmentationFolder`).
+:class:`~ca2sis_lib.data.folder.SegmentationFolder`). ``out`` is claimed by the rule of
+:mod:`ca2sis_lib.owned_folder`: run again on the same folder, the command replaces everything it
+wrote there before (a smaller split kept stale pairs), and it refuses a folder holding anything else.
 
 **Seeds.** Sample ``i`` of split ``s`` under seed ``seed`` draws its layout from
 ``np.random.default_rng([seed, SPLIT_CODES[s], i, 0])`` and its style from
@@ -58,6 +60,7 @@ from ca2sis_lib.data.toy_scene import (
     sample_layout,
     sample_style,
 )
+from ca2sis_lib.owned_folder import NotOurFolder, claim
 
 __all__ = [
     "TOY_CLASSES", "TOY_PALETTE", "TOY_LR_PAIRS", "SPLIT_CODES", "ClassStyle", "Frame", "Light", "Part", "ToyLayout",
@@ -134,10 +137,20 @@ def toy_batch(count: int, split: str = "train", size: int = 64, seed: int = 0, s
     return stack_items([data[i] for i in range(start, start + count)])
 
 
+TOOL = "python -m ca2sis_lib.data.toy"  # the name its output folders are claimed under
+
+
 def write_toy_split(out: str | Path, split: str, count: int, size: int = 64, seed: int = 0,
                     correlation: float = 0.0) -> Path:
-    """Write ``count`` samples of ``split`` under ``out/split/``: images/, labels/ (ids) and params/ (JSON)."""
+    """Write ``count`` samples of ``split`` under ``out/split/``: images/, labels/ (ids) and params/ (JSON).
+    The split folder must be new or empty (files already there would stay, as stale pairs)."""
     split_dir = Path(out) / split
+    folders = [split_dir / sub for sub in ("images", "labels", "params") if (split_dir / sub).is_dir()]
+    present = [path for folder in folders for path in folder.iterdir()]
+    if present:
+        raise ValueError(f"{split_dir} already holds {len(present)} files (e.g. {present[0].name}), which would stay "
+                         f"beside the new samples. Fix: write into a new folder, or run `{TOOL} --out {out}`, which "
+                         "replaces what it wrote there before.")
     (split_dir / "params").mkdir(parents=True, exist_ok=True)
     for index in range(count):
         layout, style = sample_scene(index, seed, split, correlation)
@@ -160,11 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--correlation", type=float, default=0.0, help="tie related class styles, in [0, 1]")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    write_dataset_info(args.out, "toy_faces", TOY_CLASSES, TOY_PALETTE, None, size=args.size, seed=args.seed,
-                       correlation=args.correlation, lr_pairs=[list(p) for p in TOY_LR_PAIRS],
-                       splits={"train": args.train, "test": args.test})
-    for split, count in (("train", args.train), ("test", args.test)):
-        write_toy_split(args.out, split, count, args.size, args.seed, args.correlation)
+    try:
+        with claim(args.out, TOOL) as folder:
+            folder.clear()  # what an earlier run wrote here, unchanged; anything else stops it, nothing removed
+            for split, count in (("train", args.train), ("test", args.test)):
+                write_toy_split(args.out, split, count, args.size, args.seed, args.correlation)
+            write_dataset_info(args.out, "toy_faces", TOY_CLASSES, TOY_PALETTE, None, size=args.size, seed=args.seed,
+                               correlation=args.correlation, lr_pairs=[list(p) for p in TOY_LR_PAIRS],
+                               splits={"train": args.train, "test": args.test})
+    except NotOurFolder as refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 1
     print(f"wrote {args.train} train + {args.test} test samples of {args.size}x{args.size} to {args.out} "
           f"in {time.perf_counter() - start:.1f} s")
     return 0

@@ -19,7 +19,9 @@ class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype (docs/architecture.md#resblock: stable under autocast)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.float()).type(x.dtype)
+        # the affine parameters in float32 too: a half or bf16 model on the CPU has no mixed-dtype group_norm
+        weight, bias = (None if p is None else p.float() for p in (self.weight, self.bias))
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).type(x.dtype)
 
 
 def zero_module(module: nn.Module) -> nn.Module:

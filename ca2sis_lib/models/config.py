@@ -9,6 +9,7 @@ laptop CPU can train it in minutes.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +29,44 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None = N
     if unknown:
         raise ValueError(f"unknown {what or cls.__name__} keys {unknown}; valid keys: {sorted(known)}")
     return cls(**{k: convert(k, v) if convert else v for k, v in data.items()})
+
+
+def as_field_type(hint: Any, key: str, value: Any, what: str = "config key") -> Any:
+    """Give a value the type its field is annotated with (``int``, ``float``, ``bool``, one of them or
+    None, or a fixed-length tuple of numbers); other annotations pass the value on. YAML (1.1) reads
+    ``8e-4`` and ``1e5`` as strings, so ``--set lr_g=8e-4`` would otherwise reach Adam as text; and
+    ``--set model_overrides.num_classes=abc`` would fail deep inside as a TypeError. ``what`` names
+    the field's kind in the error ("training config key", "model_overrides key")."""
+    args = typing.get_args(hint)
+    if value is None and type(None) in args:
+        return None
+    if typing.get_origin(hint) is tuple:
+        return value if Ellipsis in args else _as_tuple(args, key, value, what)
+    kinds = [t for t in args or (hint,) if t is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in (bool, int, float):
+        return value
+    kind = kinds[0]
+    if kind is bool or isinstance(value, bool):
+        if kind is not bool or not isinstance(value, bool):
+            raise ValueError(f"{what} {key!r} expects {'true or false' if kind is bool else 'a number'}, got {value!r}")
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {key!r} expects {'a whole number' if kind is int else 'a number'}, "
+                         f"got {value!r}") from None
+    if kind is float:
+        return number
+    if not number.is_integer():
+        raise ValueError(f"{what} {key!r} expects a whole number, got {value!r}")
+    return int(number)
+
+
+def _as_tuple(kinds: tuple[Any, ...], key: str, value: Any, what: str) -> tuple[Any, ...]:
+    """E.g. ``betas``: a list of exactly as many numbers as the field's annotation has."""
+    if not isinstance(value, (list, tuple)) or len(value) != len(kinds):
+        raise ValueError(f"{what} {key!r} expects a list of {len(kinds)} numbers, e.g. {key}=[0.0,0.9], got {value!r}")
+    return tuple(as_field_type(kind, key, item, what) for kind, item in zip(kinds, value))
 
 
 def check_at_least(config: object, minimum: int, *names: str) -> None:

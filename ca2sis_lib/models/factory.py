@@ -8,12 +8,14 @@ shipped in its own file, so state dicts are often split at :data:`MAPPING_PREFIX
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 from torch import Tensor, nn
 
 from .ca2sis import CA2SIS
-from .config import CA2SISConfig
+from .config import CA2SISConfig, as_field_type
 from .sean import SEANConfig, SEANGenerator
 
 FAMILIES = ("ca2sis", "sean")
@@ -34,7 +36,14 @@ def model_config(family: str, preset: str, overrides: dict[str, Any] | None = No
     presets = {"tiny": CONFIGS[family].tiny, "paper": CONFIGS[family].paper}
     if preset not in presets:
         raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(presets)}")
-    return presets[preset](**(overrides or {}))
+    overrides = overrides or {}
+    fields = {f.name for f in dataclasses.fields(CONFIGS[family])}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown model_overrides keys {unknown} for the {family} family; valid keys: "
+                         f"{sorted(fields)}")
+    hints = typing.get_type_hints(CONFIGS[family])
+    return presets[preset](**{k: as_field_type(hints[k], k, v, "model_overrides key") for k, v in overrides.items()})
 
 
 def build_generator(family: str, config: CA2SISConfig | SEANConfig) -> nn.Module:

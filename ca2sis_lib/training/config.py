@@ -2,7 +2,9 @@
 
 A run's settings come from a preset, then a YAML file, then ``--set key=value`` overrides (later
 wins); every value takes the type its key is annotated with, so ``--set lr_g=8e-4`` reaches Adam as
-a number, not as the text YAML 1.1 makes of it.
+a number, not as the text YAML 1.1 makes of it. A preset's schedule scales with ``steps``: given
+``steps`` but not ``decay_start``, the decay starts at the preset's fraction of the run
+(``toy-ca2sis``: 1300 of 2000 steps, so ``--set steps=500`` decays from step 325).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..models.config import config_from_dict
+from ..models.config import as_field_type, config_from_dict
 from ..models.factory import FAMILIES, model_config
 from .settings import check_settings
 from .stage import STAGES
@@ -32,6 +34,7 @@ class TrainConfig:
     toy_samples: int = 4000  # size of the toy training split
     load_size: int | None = None  # folder data: resize the shorter side to this, then crop image_size
     augment: bool = True  # folder data: random crop and horizontal flip (the authors' recipe)
+    allow_data_change: bool = False  # resume on another list of training files (recorded; refused otherwise)
     data_seed: int = 0
     batch_size: int = 8  # per process
     steps: int = 2000
@@ -95,39 +98,7 @@ class TrainConfig:
 
 
 def _as_type_of(hint: Any, key: str, value: Any) -> Any:
-    """Give a value the type its key is annotated with (``int``, ``float``, ``bool``, or one of them
-    or None). YAML (1.1) reads ``8e-4`` and ``1e5`` as strings, so ``--set lr_g=8e-4`` would
-    otherwise reach Adam as text."""
-    kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
-    if value is None and type(None) in typing.get_args(hint):
-        return None
-    if typing.get_origin(hint) is tuple:
-        return _as_tuple(typing.get_args(hint), key, value)
-    if len(kinds) != 1 or kinds[0] not in (bool, int, float):
-        return value
-    kind = kinds[0]
-    if kind is bool or isinstance(value, bool):
-        if kind is not bool or not isinstance(value, bool):
-            raise ValueError(f"training config key {key!r} expects {'true or false' if kind is bool else 'a number'}, "
-                             f"got {value!r}")
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"training config key {key!r} expects a number, got {value!r}") from None
-    if kind is float:
-        return number
-    if not number.is_integer():
-        raise ValueError(f"training config key {key!r} expects a whole number, got {value!r}")
-    return int(number)
-
-
-def _as_tuple(kinds: tuple[Any, ...], key: str, value: Any) -> tuple[Any, ...]:
-    """``betas``: a list of exactly as many numbers as the key's annotation has."""
-    if not isinstance(value, (list, tuple)) or len(value) != len(kinds):
-        raise ValueError(f"training config key {key!r} expects a list of {len(kinds)} numbers, e.g. "
-                         f"{key}=[0.0,0.9], got {value!r}")
-    return tuple(_as_type_of(kind, key, item) for kind, item in zip(kinds, value))
+    return as_field_type(hint, key, value, "training config key")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -162,11 +133,19 @@ def resolve_config(preset: str = "toy-ca2sis", yaml_path: str | None = None,
     """Preset, then a YAML file, then command-line overrides (later wins)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    data: dict[str, Any] = dict(PRESETS[preset])
-    if yaml_path:
-        data.update(read_config_file(yaml_path))
-    data.update(overrides or {})
-    return TrainConfig.from_dict(data)
+    given = read_config_file(yaml_path) if yaml_path else {}
+    given.update(overrides or {})
+    return TrainConfig.from_dict({**PRESETS[preset], **given, **scaled_schedule(PRESETS[preset], given)})
+
+
+def scaled_schedule(preset: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``{"decay_start": ...}`` at the preset's fraction of ``given["steps"]``, when ``steps`` is given
+    and ``decay_start`` is not (and the preset decays); else ``{}``."""
+    if "steps" not in given or "decay_start" in given or preset.get("decay_start") is None:
+        return {}
+    steps = _as_type_of(int, "steps", given["steps"])
+    preset_steps = preset.get("steps", TrainConfig.steps)
+    return {"decay_start": round(preset["decay_start"] * steps / preset_steps)}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -174,16 +153,47 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file {path} does not exist")
+    raw = path.read_bytes()
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"config file {path} is not a text file (byte {raw[error.start]:#04x} at offset "
+                         f"{error.start} is not UTF-8): a config is YAML text, lines such as 'steps: 500'") from None
+    try:
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as error:
         raise ValueError(f"config file {path} is not valid YAML: {error}") from None
+    except _DuplicateKey as duplicate:
+        raise ValueError(f"config file {path}: {duplicate}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise ValueError(f"config file {path} must be a mapping of training config keys (lines such as "
                          f"'steps: 500'), but it holds a {type(loaded).__name__}")
     return loaded
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' may be overridden: YAML's rule
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, typing.Hashable):
+                continue  # the safe loader's own error names it
+            if key in first_line:
+                raise _DuplicateKey(f"key {key!r} appears twice (lines {first_line[key]} and {line}), and only one "
+                                    "value can hold; delete the line you do not mean")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -196,7 +206,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         parsed = yaml.safe_load(value)
         if "." in key:  # model_overrides.num_classes=19
             outer, inner = key.split(".", 1)
-            out.setdefault(outer, {})[inner] = parsed
+            if not isinstance(out.setdefault(outer, {}), dict):
+                raise ValueError(f"--set {pair}: {outer} was set to {out[outer]!r} before; give {outer} either as a "
+                                 f"whole or key by key ({outer}.KEY=VALUE)")
+            out[outer][inner] = parsed
         else:
             out[key] = parsed
     return out

@@ -1,12 +1,17 @@
-"""The training split, checked before the first step, and the sampler that makes each step's batch a
-pure function of the step."""
+"""The training split, checked before the first step, and the sampler and items that make each
+step's batch a pure function of (seed, step): which items (:class:`StepBatchSampler`) and how each
+is augmented (:class:`StepItems`: a random stream per (seed, step, item)), whatever the number of
+loader workers and wherever a run was interrupted. :func:`data_files` is the file list a
+checkpoint records, so that a resume on other files is noticed (:func:`~.resume.check_same_data`)."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -77,24 +82,58 @@ def check_split_folder(data: str) -> Path:
 
 
 def preflight(dataset: Dataset) -> None:
-    """Check a folder dataset's files before the first step (headers, completeness, sizes, label
-    values); raise one :class:`DataError` listing the problems."""
-    from ..data.scan import scan_split
+    """Read every file of a folder dataset in full before the first step (decoding, completeness,
+    sizes, label values); raise one :class:`DataError` listing the problems."""
+    from ..data.check import check_split
 
-    report = scan_split(dataset.pairs, dataset.num_classes, dataset.ignore_index, dataset.label_colors)
+    start = time.perf_counter()
+    report = check_split(dataset.root, dataset.num_classes, dataset.ignore_index, dataset.label_colors)
     if report.problems:
         shown = "\n  ".join(report.problems[:5])
         more = f"\n  ... and {len(report.problems) - 5} more" if len(report.problems) > 5 else ""
         raise DataError(f"{len(report.problems)} problem(s) in {dataset.root} before the first step "
                         f"(nothing was trained):\n  {shown}{more}\nFull report: python -m ca2sis_lib.data.check "
                         f"{dataset.root} --num-classes {dataset.num_classes}")
-    if report.labels_read < report.pairs:
-        print(report.note, file=sys.stderr)
+    print(f"data check: {report.num_pairs} pairs read in full in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-class StepBatchSampler(Sampler[list[int]]):
+def data_files(dataset: Dataset) -> list[str] | None:
+    """The training files as a checkpoint records them (one stem per image/label pair, in order), or
+    None for data generated on the fly (the toy faces: fixed by toy_samples and data_seed)."""
+    pairs = getattr(dataset, "pairs", None)
+    return None if pairs is None else [stem for stem, _, _ in pairs]
+
+
+def item_generator(seed: int, step: int, index: int) -> torch.Generator:
+    """The random stream of item ``index``'s augmentation at ``step``: a function of (seed, step,
+    index) alone, so neither the worker that loads it nor the draws before it can change it."""
+    high, low = np.random.SeedSequence([seed, step, index]).generate_state(2)  # a 64-bit hash of the three
+    return torch.Generator().manual_seed((int(high) << 32) | int(low))
+
+
+class StepItems(Dataset):
+    """The training items keyed by (step, index): a dataset with random augmentation (an ``item(index,
+    generator)`` method, e.g. a folder dataset) draws it from :func:`item_generator`; one without
+    (the toy faces) is indexed as it is."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+        self.augmented = callable(getattr(dataset, "item", None))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        step, index = key
+        if self.augmented:
+            return self.dataset.item(index, item_generator(self.seed, step, index))
+        return self.dataset[index]
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batches as a pure function of (seed, step, rank): epoch e uses permutation seed + e, and the
-    global batch of each step is split between ranks. Starting at any step resumes exactly."""
+    global batch of each step is split between ranks. Starting at any step resumes exactly. It
+    yields (step, index) keys for :class:`StepItems`."""
 
     def __init__(self, size: int, batch_size: int, seed: int, start_step: int, end_step: int,
                  rank: int = 0, world: int = 1) -> None:
@@ -110,9 +149,9 @@ class StepBatchSampler(Sampler[list[int]]):
         start = (offset * self.world + self.rank) * self.batch
         return perm[start : start + self.batch].tolist()
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start, self.end):
-            yield self.indices(step)
+            yield [(step, index) for index in self.indices(step)]
 
     def __len__(self) -> int:
         return self.end - self.start

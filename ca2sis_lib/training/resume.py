@@ -2,7 +2,9 @@
 record of what each part of a run ran with.
 
 A run folder holds one run. Resuming continues it only if the run stays the same run: the model,
-the data and its order, the losses and their weights, the optimiser and the EMA. The settings in
+the data and its order (the checkpoint records the training files; another list is refused unless
+``allow_data_change`` accepts it, :func:`check_same_data`), the losses and their weights, the
+optimiser and the EMA. The settings in
 :data:`ALLOWED_ON_RESUME` may change; each change is recorded in the checkpoint's ``parts`` list (and
 in ``config.yaml``), one entry per part: the step it started at, the last step it saved and what
 it changed. Every other change is refused before anything is loaded or written, naming the setting
@@ -27,7 +29,8 @@ ALLOWED_ON_RESUME: dict[str, str] = {
     "sample_every": "how often a sample grid is saved",
     "checkpoint_every": "how often the run is saved",
     "progress": "the progress bar",
-    "num_workers": "data-loading processes; the batches stay the same",
+    "num_workers": "data-loading processes; the batches stay the same (each item's augmentation has its own seed)",
+    "allow_data_change": "accepts another list of training files (the change is recorded in the run's parts)",
     "device": "where the run continues (e.g. CPU to GPU); the state moves with it",
     "channels_last": "a memory layout: the same maths",
     "out_dir": "the folder may have been moved or renamed",
@@ -69,6 +72,25 @@ def check_resume(state: dict[str, Any], cfg: TrainConfig, model_config: dict[str
     if state.get("world_size", 1) != world:  # batches are sharded per rank: keep the same count
         raise _refuse(checkpoint, f"it was written by {state.get('world_size', 1)} process(es) and this run has "
                                   f"{world}; resume with the same --nproc_per_node")
+
+
+def check_same_data(saved: list[str] | None, now: list[str] | None, allowed: bool,
+                    checkpoint: Path) -> dict[str, Any] | None:
+    """None when the training files are those the checkpoint recorded (or it recorded none: toy data,
+    or an older checkpoint). Otherwise raise :class:`ResumeError` naming what was removed and added,
+    or, when ``allowed``, return that difference for the run's record."""
+    if saved is None or now is None or list(saved) == list(now):
+        return None
+    removed, added = sorted(set(saved) - set(now)), sorted(set(now) - set(saved))
+    shown = lambda names: ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    difference = "; ".join(f"{len(names)} {what} ({shown(names)})" for what, names in
+                           (("removed", removed), ("added", added)) if names) or "the same files in another order"
+    if not allowed:
+        raise ResumeError(f"cannot resume from {checkpoint}: the training files differ from the {len(saved)} it "
+                          f"was trained on: {difference}. The batches from here on would differ from those of the "
+                          "run so far. Put the files back, or accept the change with --set allow_data_change=true "
+                          "(recorded in the run's parts).")
+    return {"files_before": len(saved), "files_now": len(now), "removed": removed[:100], "added": added[:100]}
 
 
 def _now() -> str:

@@ -1,9 +1,12 @@
 """A training run, set up once: devices, models, optimisers, EMA, data, resume, and its records.
 
 Everything a step does is a function of (seed, step, rank) and of the saved state — the batch
-(:class:`~ca2sis_lib.training.data.StepBatchSampler`), the noise (seeded per step and rank) and the
-random-number state stored in each checkpoint — so a run that is killed and resumed from its last
-checkpoint reaches exactly the weights of an uninterrupted run.
+(:class:`~ca2sis_lib.training.data.StepBatchSampler`), each item's augmentation (drawn from its own
+generator, :class:`~ca2sis_lib.training.data.StepItems`, never from the global one, whatever the
+loader workers), the noise (seeded per step and rank) and the random-number state stored in each
+checkpoint — so a run that is killed and resumed from its last checkpoint, with any number of
+loader workers, reaches exactly the weights of an uninterrupted run, as long as the training files
+are the same (the checkpoint records their list; :func:`~.resume.check_same_data`).
 """
 
 from __future__ import annotations
@@ -25,15 +28,15 @@ import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..checkpoint_io import check_same_config, load_checkpoint, remove_partial_writes, save_atomic
+from ..checkpoint_io import check_same_config, load_checkpoint, remove_partial_writes, require_keys, save_atomic
 from ..losses import PerceptualLoss, make_perceptual_loss, principal_axes
 from ..masks import classes_present, colour_labels
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.factory import MAPPING_PREFIX, build_generator, split_mapping
 from .config import TrainConfig
-from .data import StepBatchSampler, build_dataset
+from .data import StepBatchSampler, StepItems, build_dataset, data_files
 from .lock import RunLock
-from .resume import check_resume, first_part, next_part
+from .resume import check_resume, check_same_data, first_part, next_part
 from .stage import GeneratorStep
 
 
@@ -89,6 +92,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+TRAINING_STATE = ("step", "model_config", "train_config", "generator", "discriminator", "opt_g", "opt_d", "scaler",
+                  "rng")  # what Run.save writes and Run.resume reads
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -174,7 +181,9 @@ class Run:
     def batches(self) -> DataLoader:
         sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.seed, self.start_step,
                                    self.end_step, self.dist.rank, self.dist.world)
-        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers)
+        # the loader's own generator: creating its iterator must not draw from the global one (restored on resume)
+        return DataLoader(StepItems(self.dataset, self.cfg.seed), batch_sampler=sampler,
+                          num_workers=self.cfg.num_workers, generator=torch.Generator().manual_seed(self.cfg.seed))
 
     def save(self, step: int) -> None:
         """Write the whole run state atomically (a kill mid-write keeps the previous checkpoint)."""
@@ -188,7 +197,7 @@ class Run:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_state(), "world_size": self.dist.world, "parts": self.parts,
-            "perceptual": self.perceptual_kind,
+            "perceptual": self.perceptual_kind, "data_files": data_files(self.dataset),
         }, self.checkpoint_path)
         self.write_record()
 
@@ -203,8 +212,11 @@ class Run:
         if not self.checkpoint_path.exists():
             return
         state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        require_keys(state, TRAINING_STATE, self.checkpoint_path, "a training checkpoint")
         check_resume(state, self.cfg, self.model_config.to_dict(), self.dist.world, self.perceptual_kind,
                      self.checkpoint_path)
+        data_change = check_same_data(state.get("data_files"), data_files(self.dataset),
+                                      self.cfg.allow_data_change, self.checkpoint_path)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -215,6 +227,8 @@ class Run:
         set_rng_state(state["rng"])
         self.start_step = self.saved_step = int(state["step"])
         self.parts = next_part(state, self.cfg)
+        if data_change:
+            self.parts[-1]["data_change"] = data_change
 
 
 def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.device) -> list[nn.Parameter]:
@@ -329,11 +343,25 @@ def append_csv(path: Path, row: dict[str, float]) -> None:
         writer.writerow(row)
 
 
+LOG_HEADER_START = "step,"  # every log.csv this trainer writes starts so
+
+
 def truncate_log(path: Path, last_step: int) -> None:
-    """Drop the rows logged after the checkpoint a run resumes from (they will be logged again)."""
-    if path.exists():
-        rows = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(rows[:1] + [r for r in rows[1:] if int(r.split(",", 1)[0]) <= last_step]))
+    """Drop the rows logged after step ``last_step``, where a run (re)starts: after its checkpoint's step
+    they will be logged again, and at step 0 (a killed attempt that saved no checkpoint) the whole
+    log goes, header included, so the new run writes its own. A row cut off by a kill (no line end)
+    is dropped too. A log.csv this trainer did not write is refused, untouched."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if lines and not lines[0].startswith(LOG_HEADER_START):
+        raise FileExistsError(f"{path} was not written by a training run (its first line is {lines[0].strip()[:60]!r}) "
+                              "and the run would append to it; move it away or choose another --out (out_dir)")
+    kept = [row for row in lines[1:] if row.endswith("\n") and int(row.split(",", 1)[0]) <= last_step]
+    if not kept and last_step == 0:
+        path.unlink()
+        return
+    path.write_text("".join(lines[:1] + kept))
 
 
 def save_grid(path: Path, label: Tensor, real: Tensor, fake: Tensor, palette: Any) -> None:

@@ -77,6 +77,11 @@ def _kinds(cfg: Any) -> list[str]:
     if not isinstance(cfg.model_overrides, dict):
         problems.append(f"model_overrides={cfg.model_overrides!r} must be a mapping of model config keys, e.g. "
                         "{num_classes: 19}")
+    else:
+        try:
+            cfg.model_config()  # each override of the model's type and range, before any work
+        except ValueError as error:
+            problems.append(str(error))
     for name in ("data", "out_dir", "device"):
         value = getattr(cfg, name)
         if not isinstance(value, str) or not value:
