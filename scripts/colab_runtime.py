@@ -320,12 +320,13 @@ def refresh(source: str = UPSTREAM, data: Path = DATA, commit: str = "") -> None
     lines = [f"# Pins of {FREEZE} the emulation does not install, with why (written by `colab_runtime.py refresh`"
              f" on {date.today()} with {note}).", *(f"{n}  # {r}" for n, r in sorted(excluded.items()))]
     (data / EXCLUDED).write_text("\n".join(lines) + "\n")
-    (data / SOURCE).write_text(
-        f"# Colab's runtime, as Google publishes it\n\n{FREEZE} and {OS_INFO} are copies of the files of the same "
-        f"names in the public repository googlecolab/backend-info\n(https://github.com/googlecolab/backend-info),"
-        f" fetched from {source} on {date.today()}{f' at commit {commit}' if commit else ''}.\n"
-        f"Refresh them with `python scripts/colab_runtime.py refresh`; docs/colab_site_app.md says what to do "
-        f"when Colab changes.\n")
+    if not (Path(source).is_dir() and Path(source).resolve() == data.resolve()):  # new copies: say where from
+        (data / SOURCE).write_text(
+            f"# Colab's runtime, as Google publishes it\n\n{FREEZE} and {OS_INFO} are copies of the files of the "
+            f"same names in the public repository googlecolab/backend-info\n"
+            f"(https://github.com/googlecolab/backend-info), copied from {source} on {date.today()}"
+            f"{f' (commit {commit})' if commit else ''}.\nRefresh them with `python scripts/colab_runtime.py refresh"
+            f" --commit SHA`; docs/colab_site_app.md says what to do when Colab changes.\n")
     print(f"{data}: {len(pins)} pins, {len(excluded)} not installable here, {len(runtime)} added for torch on a CPU")
 
 
