@@ -15,6 +15,9 @@ student notebooks of ``scripts/make_student.py``) claims it first with :func:`cl
   input or a folder that contains it (:func:`check_location`, which tools that add files without
   removing any also call).
 
+A *scratch* folder (:func:`scratch`: a notebook's example datasets, its demo runs) is emptied whole on
+every run; its marker says so, and only the tool that made it may empty it.
+
 A run that dies before :meth:`~OwnedFolder.seal` leaves its marker unsealed; the next claim counts
 the files written since that run began as the tool's own. ``make clean`` deletes ``student/`` by the
 same rule: ``python -m ca2sis_lib.owned_folder remove student --tool scripts/make_student.py``.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -182,16 +186,10 @@ def claim(path: str | Path, tool: str, inputs: Iterable[str | Path] = ()) -> Own
     present = _entries(path)
     if marker is None:
         if present:
-            top = sorted({name.split("/", 1)[0] for name in present})
-            raise NotOurFolder(
-                f"{path} is not empty and {tool} did not make it (there is no {MARKER} in it); it holds "
-                f"{_listing(top)}. {tool} replaces the contents of its output folder, so it writes only into a new "
-                "or empty folder or one it made before. Fix: choose another folder, or move those files away (an "
-                "older version of the tool left no marker: delete its output yourself).")
+            raise _not_made_by(tool, path, present)
         return OwnedFolder(path, tool, {})
-    if marker.get("tool") != tool:
-        raise NotOurFolder(f"{path} was made by {marker.get('tool')!r}, not by {tool}: it writes only into a folder of "
-                           "its own. Fix: choose another output folder.")
+    if marker.get("tool") != tool or marker.get("scratch"):
+        raise _made_by_another(tool, path, marker)
     record = {str(k): str(v) for k, v in marker["files"].items()}
     if not marker.get("sealed", False):  # the last run died before sealing: what it wrote since its claim is its own
         since = int(marker.get("claimed_at_ns", time.time_ns()))
@@ -199,6 +197,43 @@ def claim(path: str | Path, tool: str, inputs: Iterable[str | Path] = ()) -> Own
             if name not in record and entry.lstat().st_mtime_ns >= since:
                 record[name] = _kind(entry)
     return OwnedFolder(path, tool, record)
+
+
+def _not_made_by(tool: str, path: Path, present: dict[str, Path]) -> NotOurFolder:
+    top = sorted({name.split("/", 1)[0] for name in present})
+    return NotOurFolder(
+        f"{path} is not empty and {tool} did not make it (there is no {MARKER} in it); it holds "
+        f"{_listing(top)}. {tool} replaces the contents of its output folder, so it writes only into a new "
+        "or empty folder or one it made before. Fix: choose another folder, or move those files away (an "
+        "older version of the tool left no marker: delete its output yourself).")
+
+
+def _made_by_another(tool: str, path: Path, marker: dict[str, Any]) -> NotOurFolder:
+    kind = "scratch folder" if marker.get("scratch") else "output folder"
+    return NotOurFolder(f"{path} is the {kind} of {marker.get('tool')!r}: {tool} writes only into a folder of its own. "
+                        "Fix: choose another folder.")
+
+
+def scratch(path: str | Path, tool: str) -> Path:
+    """A folder that ``tool`` empties and fills again on every run (a notebook's example datasets and demo
+    runs), and returns: a new or empty folder, or the scratch folder ``tool`` made here before (its marker
+    says so), which is emptied whole. Anything else is refused as :func:`claim` refuses it, so a user's
+    folder of the same name (a prepared dataset, say) is never touched."""
+    path = check_location(path, tool)
+    path.mkdir(parents=True, exist_ok=True)
+    marker = _read_marker(path, tool)
+    if marker is None:
+        if _entries(path):
+            raise _not_made_by(tool, path, _entries(path))
+    elif marker.get("tool") != tool or not marker.get("scratch"):
+        raise _made_by_another(tool, path, marker)
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name != MARKER:
+            entry.unlink()  # a file, or a link (removed, never followed)
+    (path / MARKER).write_text(json.dumps({"tool": tool, "scratch": True, "files": {}}, indent=1) + "\n")
+    return path
 
 
 def remove(path: str | Path, tool: str) -> None:
@@ -230,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["MARKER", "NotOurFolder", "OwnedFolder", "check_location", "claim", "remove"]
+__all__ = ["MARKER", "NotOurFolder", "OwnedFolder", "check_location", "claim", "remove", "scratch"]
 
 if __name__ == "__main__":
     sys.exit(main())

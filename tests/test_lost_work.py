@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from conftest import load_script
 
-from ca2sis_lib.owned_folder import MARKER, NotOurFolder, claim
+from ca2sis_lib.owned_folder import MARKER, NotOurFolder, claim, scratch
 from ca2sis_lib.shipped import SHIPPED_DIR, check_replaceable, export_generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,3 +240,27 @@ def test_an_interrupted_run_s_files_are_its_own_and_a_link_is_removed_not_follow
     assert sorted(p.name for p in again.path.iterdir()) == [MARKER] and outside.read_text() == "not the tool's"
     with pytest.raises(NotOurFolder, match="made by 'tool', not by other"):
         claim(tmp_path / "out", "other")
+
+
+def test_a_notebook_s_scratch_folder_is_emptied_and_a_folder_it_did_not_make_is_not(tmp_path):
+    """Notebook 01 once removed data/celebamask<IMAGE_SIZE> with rmtree: with IMAGE_SIZE=256 that is where
+    the README prepares the real CelebAMask-HQ. A scratch folder is emptied only when the notebook made it."""
+    prepared = tmp_path / "celebamask256"
+    (prepared / "train" / "images").mkdir(parents=True)
+    (prepared / "train" / "images" / "0.jpg").write_bytes(b"a photo")
+    with pytest.raises(NotOurFolder, match="did not make it.*train"):
+        scratch(prepared, "notebook 01")
+    assert (prepared / "train" / "images" / "0.jpg").read_bytes() == b"a photo"
+
+    mine = scratch(tmp_path / "toy_broken", "notebook 01")
+    (mine / "labels").mkdir()
+    (mine / "labels" / "x.png").write_bytes(b"x")
+    (mine / "link").symlink_to(prepared)  # a link is removed, never followed
+    assert scratch(mine, "notebook 01") == mine and [p.name for p in mine.iterdir()] == [MARKER]
+    assert (prepared / "train" / "images" / "0.jpg").exists()
+    with pytest.raises(NotOurFolder, match="scratch folder of 'notebook 01'"):
+        scratch(mine, "notebook 03")
+    with pytest.raises(NotOurFolder, match="scratch folder"):
+        claim(mine, "notebook 01")  # a scratch folder is not an output folder with a record of files
+    with pytest.raises(NotOurFolder, match="output folder"):
+        scratch(claim(tmp_path / "site", "build_site").path, "build_site")
