@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ca2sis_lib.checks import label_range_error
 from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, check_palette, read_dataset_info, read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -67,21 +68,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def validate_label(label: np.ndarray, num_classes: int, ignore_index: int | None, path: str | Path) -> None:
-    """Raise :class:`DataError` unless every value is a class id in [0, K) or the ignore label."""
-    valid = (label >= 0) & (label < num_classes)
-    if ignore_index is not None:
-        valid |= label == ignore_index
-    if valid.all():
-        return
-    bad = label[~valid]
-    values = np.unique(bad)
-    shown = ", ".join(str(v) for v in values[:10]) + (" ..." if len(values) > 10 else "")
-    ignore = "no ignore label is set" if ignore_index is None else f"the ignore label is {ignore_index}"
-    raise DataError(
-        f"{path}: label values [{shown}] ({bad.size} pixels) are outside [0, {num_classes}) and {ignore}. "
-        f"Fix: check num_classes (these values need at least {int(values.max()) + 1}), remap the ids, or pass "
-        "ignore_index=<value> if such pixels mean 'unlabelled'. Values are never clipped."
-    )
+    """Raise :class:`DataError` unless ``label`` meets the one label rule
+    (:func:`ca2sis_lib.checks.label_range_error`): class ids in [0, K) or the ignore label."""
+    message = label_range_error(label, num_classes, ignore_index)
+    if message:
+        raise DataError(f"{path}: {message}")
 
 
 def decode_color_label(rgb: np.ndarray, label_colors: Sequence[Sequence[int]], path: str | Path,
