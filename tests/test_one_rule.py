@@ -126,3 +126,20 @@ def test_every_family_accepts_the_same_label_maps_with_one_message(case, label_f
     if case in ("id K", "negative", "255 without ignore_index"):
         assert f"outside [0, {K})" in rule and "ignore_index" in rule and "never clipped" in rule
 
+
+# -- training settings: one schema ----------------------------------------------------------------------
+def test_every_numeric_training_setting_has_one_rule_and_its_message_comes_from_it():
+    import dataclasses
+    import typing
+
+    from ca2sis_lib.training import settings
+
+    hints = typing.get_type_hints(TrainConfig)
+    numeric = {f.name for f in dataclasses.fields(TrainConfig)
+               if {int, float} & set(typing.get_args(hints[f.name]) or (hints[f.name],))}
+    assert numeric <= set(settings.SCHEMA), f"settings without a range: {sorted(numeric - set(settings.SCHEMA))}"
+    for name, rule in settings.SCHEMA.items():
+        bad = "" if isinstance(rule, settings.Text) else -7
+        with pytest.raises(ValueError, match="invalid training settings") as info:
+            TrainConfig(**{name: bad})
+        assert rule.problem(name, bad, TrainConfig()) in str(info.value)
