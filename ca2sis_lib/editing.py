@@ -12,8 +12,8 @@ need a composed mask: ``compose_masks`` builds one with a stated overlap rule.
 
 All functions take a batch (A[i] is edited with B[i]), run under ``torch.no_grad`` on the model's
 device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1]. Inputs
-follow the contract of :mod:`ca2sis_lib.checks` (A and B must have one batch size): a bad input
-raises :class:`~ca2sis_lib.checks.InputError`. Each input is checked once, at the door of the
+follow the contract of :mod:`ca2sis_lib.contract` (A and B must have one batch size): a bad input
+raises :class:`~ca2sis_lib.contract.InputError`. Each input is checked once, at the door of the
 public function; inside, the operations run the model's parts (style encoder, mask embedder,
 generator or decoder) on the checked tensors, never a public function that would check them again.
 
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import InputError, check_batch, check_positive_int
+from .contract import InputError, check_batch, check_positive_int
 from .masks import classes_present
 from .models.factory import random_mapping_reason
 from .models.interface import SemanticGenerator, is_cross_attention, model_device

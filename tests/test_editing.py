@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ca2sis_lib import editing
-from ca2sis_lib.checks import InputError
+from ca2sis_lib.contract import InputError
 from ca2sis_lib.data.toy import TOY_CLASSES
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from ca2sis_lib.checks import supported_sizes_hint
-from ca2sis_lib.data.check import DataError, validate_label
+from ca2sis_lib.contract import supported_sizes_hint
+from ca2sis_lib.data.preflight import DataError, validate_label
 from ca2sis_lib.masks import labels_to_one_hot
 from ca2sis_lib.models import CA2SIS, CA2SISConfig, SEANConfig, SEANGenerator, SPADEConfig, SPADEGenerator
 from ca2sis_lib.training.config import TrainConfig

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..checks import check_image_size
+from ..contract import check_image_size
 
 T = TypeVar("T")
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..checks import check_image_size
+from ..contract import check_image_size
 from ..masks import resize_mask
 from .config import ConfigDictMixin, check_ignore_index
 from .generator_base import GeneratorMixin

@@ -170,7 +170,7 @@ def _model_and_device(cfg: Any) -> list[str]:
     return problems
 
 
-def check_settings(cfg: Any) -> None:
+def validate_settings(cfg: Any) -> None:
     """Raise ``ValueError`` listing every setting of ``cfg`` (a TrainConfig, typed loosely: config.py
     imports this module) that breaks its rule in :data:`SCHEMA` or :data:`RELATIONS`, with the rule."""
     problems = _model_and_device(cfg)

@@ -319,7 +319,7 @@ def colour_mask_error(mask: Tensor, num_classes: int, allow_empty_pixels: bool =
 
 def colour_mask_fix(num_classes: int | None = None, example: str = "") -> str:
     """How to turn a colour mask into class ids (``example``: how to get one (H, W, 3) array from the input)."""
-    fix = ("Fix: convert the colours to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, "
+    fix = ("Fix: convert the colours to class ids with ca2sis_lib.data.preflight.decode_color_label(rgb, label_colors, "
            f"path) (rgb: one mask as an (H, W, 3) uint8 array{example}; label_colors: the dataset's palette, colour "
            "k = class k; path: a name for its messages), then pass the labels (B, H, W)")
     if num_classes is not None:

@@ -1,6 +1,6 @@
-"""Dataset checks, in one place: used on load by every folder dataset and by the command line.
+"""The dataset preflight, in one place: run on load by every folder dataset and by the command line.
 
-    python -m ca2sis_lib.data.check DIR --num-classes K [--ignore-index 255]
+    python -m ca2sis_lib.data.preflight DIR --num-classes K [--ignore-index 255]
 
 DIR is a split (a folder with ``images/`` and ``labels/``) or a dataset root holding such splits
 (``train/``, ``test/`` ...). The command reports every problem it finds — missing pairs, image and
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ca2sis_lib.checks import label_range_error
+from ca2sis_lib.contract import label_range_error
 from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, check_palette, read_dataset_info, read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -69,7 +69,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def validate_label(label: np.ndarray, num_classes: int, ignore_index: int | None, path: str | Path) -> None:
     """Raise :class:`DataError` unless ``label`` meets the one label rule
-    (:func:`ca2sis_lib.checks.label_range_error`): class ids in [0, K) or the ignore label."""
+    (:func:`ca2sis_lib.contract.label_range_error`): class ids in [0, K) or the ignore label."""
     message = label_range_error(label, num_classes, ignore_index)
     if message:
         raise DataError(f"{path}: {message}")
@@ -270,7 +270,7 @@ def read_label_colors(path: str | Path, num_classes: int) -> list[tuple[int, ...
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.data.check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.data.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a split (images/, labels/) or a dataset root with split sub-folders")
     parser.add_argument("--num-classes", type=int, help="K; default: from dataset.json")
     parser.add_argument("--ignore-index", type=int, help="label value meaning 'no class' (e.g. 255)")
