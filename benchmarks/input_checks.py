@@ -3,7 +3,7 @@
     python benchmarks/input_checks.py [--batch 8] [--repeats 15] [--device cpu|cuda]
 
 One step = G(image, labels) → D(one-hot, fake) → hinge + L1 → backward, the same calls the trainer
-makes, each of which runs the checks of ``ca2sis_lib/checks.py``. Steps with the value checks on
+makes, each of which runs the checks of ``ca2sis_lib/contract.py``. Steps with the value checks on
 and off (``checks_disabled()``; shape checks always run) are interleaved, so drift in a shared
 machine's load hits both alike; the median ratio on/off is the figure to read. The load average
 (``os.getloadavg``) is printed beside it. ``checks_disabled`` also skips the label-range check that
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ca2sis_lib.checks import checks_disabled
+from ca2sis_lib.contract import checks_disabled
 from ca2sis_lib.data.toy import toy_batch
 from ca2sis_lib.masks import labels_to_one_hot
 from ca2sis_lib.models import CA2SIS, CA2SISConfig

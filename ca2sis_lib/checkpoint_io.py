@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import outside_caller, unreadable_checkpoint_reason
+from .contract import outside_caller, unreadable_checkpoint_reason
 
 
 class CheckpointWriteError(OSError):
@@ -181,7 +181,7 @@ def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]
     ]
 
 
-def check_same_config(saved: dict[str, Any], current: dict[str, Any], what: str = "model") -> None:
+def require_same_config(saved: dict[str, Any], current: dict[str, Any], what: str = "model") -> None:
     diffs = config_mismatch(saved, current)
     if diffs:
         raise ValueError(

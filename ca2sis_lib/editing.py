@@ -12,8 +12,10 @@ need a composed mask: ``compose_masks`` builds one with a stated overlap rule.
 
 All functions take a batch (A[i] is edited with B[i]), run under ``torch.no_grad`` on the model's
 device, accept integer labels or one-hot masks, and return images (B, 3, H, W) in [-1, 1]. Inputs
-follow the contract of :mod:`ca2sis_lib.checks` (the model's own entry points enforce it; A and B
-must have one batch size): a bad input raises :class:`~ca2sis_lib.checks.InputError`.
+follow the contract of :mod:`ca2sis_lib.contract` (A and B must have one batch size): a bad input
+raises :class:`~ca2sis_lib.contract.InputError`. Each input is checked once, at the door of the
+public function; inside, the operations run the model's parts (style encoder, mask embedder,
+generator or decoder) on the checked tensors, never a public function that would check them again.
 
 ``classes`` are class *ids*: a sequence of ints such as ``[8]``, or a single int for one class
 (``8`` means ``[8]``). Names are refused with the way to look an id up:
@@ -31,23 +33,34 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import InputError, check_batch, check_positive_int
-from .masks import classes_present, labels_to_one_hot
+from .contract import InputError, check_batch, check_positive_int
+from .masks import classes_present
 from .models.factory import random_mapping_reason
 from .models.interface import SemanticGenerator, is_cross_attention, model_device
 
 Classes = int | Sequence[int]  # class ids; a single int is one class (see _class_ids)
 
 
+# -- the door: every input checked once -----------------------------------------------------------
 def _one_hot(model: SemanticGenerator, mask: Tensor) -> Tensor:
+    """The one check of a mask: -> validated one-hot (B, K, H, W) on the model's device and dtype."""
     return model.prepare_mask(mask).to(model_device(model))
 
 
-def _pair(model: SemanticGenerator, mask_a: Tensor, mask_b: Tensor) -> tuple[Tensor, Tensor]:
-    """A's and B's masks as one-hot, refusing batches that differ (a silent broadcast otherwise)."""
-    a, b = _one_hot(model, mask_a), _one_hot(model, mask_b)
+def _inputs(model: SemanticGenerator, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The one check of an (image, mask) pair: -> image and one-hot on the model's device and dtype."""
+    return model.prepare_inputs(image, mask)  # type: ignore[attr-defined]
+
+
+def _same_batch(a: Tensor, b: Tensor) -> None:
+    """A's and B's batches must match (a silent broadcast otherwise)."""
     check_batch(a, b, "mask A", "mask B")
-    return a, b
+
+
+# -- inside: the model's parts on checked tensors (no second check) ---------------------------------
+def _styles(model: SemanticGenerator, image: Tensor, one_hot: Tensor) -> Tensor:
+    """Checked image (B, 3, H, W) and one-hot -> styles (B, K, D): ``model.encode_style`` without its check."""
+    return model.style_encoder(image, one_hot)  # type: ignore[attr-defined]
 
 
 def _check_alphas(alphas: Sequence[float]) -> list[float]:
@@ -126,12 +139,17 @@ def _check_classes(model: SemanticGenerator, classes: object, reference: Tensor 
 
 
 def _decode(model: SemanticGenerator, layout: Tensor, styles: Tensor) -> Tensor:
-    """CA²-SIS decodes from tokens; the SPADE family from a (composed) one-hot mask."""
-    return model.decode(layout, styles).image
+    """CA²-SIS decodes from tokens; the SPADE family from a (composed) one-hot mask: ``model.decode``
+    without its check."""
+    if is_cross_attention(model):
+        return model.generator(layout, styles)[0]  # type: ignore[attr-defined]
+    return model.decoder(layout, styles)  # type: ignore[attr-defined]
 
 
 def _layout(model: SemanticGenerator, one_hot: Tensor) -> Tensor:
-    return model.embed_mask(one_hot) if is_cross_attention(model) else one_hot
+    """Checked one-hot (B, K, H, W) -> CA²-SIS's tokens (B, K', L) (``model.embed_mask`` without its
+    check), or the one-hot itself for the SPADE family."""
+    return model.mask_embedder(one_hot) if is_cross_attention(model) else one_hot  # type: ignore[attr-defined]
 
 
 def _token_rows(model: SemanticGenerator, classes: Sequence[int]) -> list[int]:
@@ -145,8 +163,8 @@ def _token_rows(model: SemanticGenerator, classes: Sequence[int]) -> list[int]:
 @torch.no_grad()
 def reconstruct(model: SemanticGenerator, image: Tensor, mask: Tensor) -> Tensor:
     """``image`` (B, 3, H, W) in [-1, 1] redrawn from its own styles and layout (the parts composed)."""
-    one_hot = _one_hot(model, mask)
-    return _decode(model, _layout(model, one_hot), model.encode_style(image, one_hot))
+    image, one_hot = _inputs(model, image, mask)
+    return _decode(model, _layout(model, one_hot), _styles(model, image, one_hot))
 
 
 @torch.no_grad()
@@ -156,10 +174,11 @@ def transfer_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor, im
 
     ``classes``: class ids such as ``[8]``, or one int for one class (``8``); names are refused
     (look ids up with ``dataset.class_names.index("hair")``)."""
-    a, b = _pair(model, mask_a, mask_b)
+    (image_a, a), (image_b, b) = _inputs(model, image_a, mask_a), _inputs(model, image_b, mask_b)
+    _same_batch(a, b)
     if classes is not None:
         classes = _check_classes(model, classes, reference=b)  # before any forward pass
-    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
+    styles_a, styles_b = _styles(model, image_a, a), _styles(model, image_b, b)
     if classes is None:
         styles = styles_b  # global style transfer: every code from B
     else:
@@ -174,10 +193,11 @@ def interpolate_style(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor,
     """Per-class blend α·s_A + (1-α)·s_B for each α; returns (len(alphas), B, 3, H, W).
 
     ``classes``: class ids, or one int for one class (None: every class)."""
-    a, b = _pair(model, mask_a, mask_b)
+    (image_a, a), (image_b, b) = _inputs(model, image_a, mask_a), _inputs(model, image_b, mask_b)
+    _same_batch(a, b)
     rows = list(range(model.config.num_classes)) if classes is None else _check_classes(model, classes, b)
     alphas = _check_alphas(alphas)
-    styles_a, styles_b = model.encode_style(image_a, a), model.encode_style(image_b, b)
+    styles_a, styles_b = _styles(model, image_a, a), _styles(model, image_b, b)
     layout = _layout(model, a)
     frames = []
     for alpha in alphas:
@@ -194,7 +214,11 @@ def swap_mask_channels(mask_a: Tensor, mask_b: Tensor, classes: Classes) -> Tens
     if mask_a.shape != mask_b.shape or mask_a.dim() != 4:
         raise InputError(f"swap_mask_channels needs two one-hot masks of one shape (B, K, H, W), got "
                          f"{tuple(mask_a.shape)} and {tuple(mask_b.shape)}")
-    ids = _class_ids(classes, mask_a.shape[1], where="the masks have")
+    return _swap_channels(mask_a, mask_b, _class_ids(classes, mask_a.shape[1], where="the masks have"))
+
+
+def _swap_channels(mask_a: Tensor, mask_b: Tensor, ids: list[int]) -> Tensor:
+    """:func:`swap_mask_channels` on checked one-hot masks and class ids."""
     swapped = mask_a.clone()
     swapped[:, ids] = mask_b[:, ids]
     return swapped
@@ -210,7 +234,12 @@ def compose_masks(labels_a: Tensor, labels_b: Tensor, classes: Classes, max_iter
     if labels_a.shape != labels_b.shape or labels_a.dim() != 3 or labels_a.is_floating_point():
         raise InputError(f"compose_masks needs two integer label maps of one shape (B, H, W), got "
                          f"{tuple(labels_a.shape)} {labels_a.dtype} and {tuple(labels_b.shape)} {labels_b.dtype}")
-    classes_t = torch.tensor(_class_ids(classes, None), device=labels_a.device, dtype=torch.long)
+    return _compose(labels_a, labels_b, _class_ids(classes, None), max_iterations)
+
+
+def _compose(labels_a: Tensor, labels_b: Tensor, ids: list[int], max_iterations: int = 256) -> Tensor:
+    """:func:`compose_masks` on checked label maps and class ids."""
+    classes_t = torch.tensor(ids, device=labels_a.device, dtype=torch.long)
     out = labels_a.clone()
     hole = torch.isin(labels_a, classes_t)
     out[hole] = -1
@@ -236,13 +265,16 @@ def transfer_shape_with_mask(model: SemanticGenerator, image_a: Tensor, mask_a: 
                              classes: Classes) -> Tensor:
     """Shape transfer through the mask: CA²-SIS re-embeds A's mask with channels swapped from B;
     the SPADE family gets the composed mask of ``compose_masks``. Styles stay A's."""
-    a, b = _pair(model, mask_a, mask_b)
+    image_a, a = _inputs(model, image_a, mask_a)
+    b = _one_hot(model, mask_b)
+    _same_batch(a, b)
     classes = _check_classes(model, classes, reference=b)
-    styles = model.encode_style(image_a, a)  # encoded with A's original mask
+    styles = _styles(model, image_a, a)  # encoded with A's original mask
     if is_cross_attention(model):
-        return _decode(model, model.embed_mask(swap_mask_channels(a, b, classes)), styles)
-    composed = compose_masks(a.argmax(1), b.argmax(1), classes)
-    return _decode(model, labels_to_one_hot(composed, model.config.num_classes), styles)
+        return _decode(model, _layout(model, _swap_channels(a, b, classes)), styles)
+    composed = _compose(a.argmax(1), b.argmax(1), classes)  # (B, H, W), every id in [0, K)
+    one_hot = F.one_hot(composed, model.config.num_classes).permute(0, 3, 1, 2).to(a.dtype)  # (B, K, H, W)
+    return _decode(model, one_hot, styles)
 
 
 @torch.no_grad()
@@ -253,14 +285,15 @@ def transfer_shape_without_mask(model: SemanticGenerator, image_a: Tensor, mask_
     if not is_cross_attention(model):
         raise InputError("shape editing without a mask needs mask tokens: only CA²-SIS has them; "
                          "for the SPADE family use transfer_shape_with_mask (a composed mask)")
-    a, b = _pair(model, mask_a, mask_b)
+    (image_a, a), (image_b, b) = _inputs(model, image_a, mask_a), _inputs(model, image_b, mask_b)
+    _same_batch(a, b)
     classes = _check_classes(model, classes, reference=b)
-    tokens_a, tokens_b = model.embed_mask(a), model.embed_mask(b)
+    tokens_a, tokens_b = _layout(model, a), _layout(model, b)
     rows = _token_rows(model, classes)
     tokens_a[:, rows] = tokens_b[:, rows]
-    styles = model.encode_style(image_a, a)
+    styles = _styles(model, image_a, a)
     if with_style:
-        styles[:, classes] = model.encode_style(image_b, b)[:, classes]
+        styles[:, classes] = _styles(model, image_b, b)[:, classes]
     return _decode(model, tokens_a, styles)
 
 
@@ -271,12 +304,14 @@ def interpolate_shape(model: SemanticGenerator, image_a: Tensor, mask_a: Tensor,
     from B; styles stay A's. Returns (len(alphas), B, 3, H, W)."""
     if not is_cross_attention(model):
         raise InputError("shape interpolation blends mask tokens: only CA²-SIS has them")
-    a, b = _pair(model, mask_a, mask_b)
+    image_a, a = _inputs(model, image_a, mask_a)
+    b = _one_hot(model, mask_b)
+    _same_batch(a, b)
     classes = _check_classes(model, classes, reference=b)
-    tokens_a, tokens_sw = model.embed_mask(a), model.embed_mask(swap_mask_channels(a, b, classes))
-    styles = model.encode_style(image_a, a)
-    return torch.stack([_decode(model, alpha * tokens_a + (1 - alpha) * tokens_sw, styles)
-                        for alpha in _check_alphas(alphas)])
+    alphas = _check_alphas(alphas)
+    tokens_a, tokens_sw = _layout(model, a), _layout(model, _swap_channels(a, b, classes))
+    styles = _styles(model, image_a, a)
+    return torch.stack([_decode(model, alpha * tokens_a + (1 - alpha) * tokens_sw, styles) for alpha in alphas])
 
 
 @torch.no_grad()
@@ -292,10 +327,10 @@ def generate_from_noise(model: SemanticGenerator, mask: Tensor, num_samples: int
                       f"{random_mapping_reason(model)}", stacklevel=2)
     one_hot = _one_hot(model, mask)
     present = classes_present(one_hot)  # (B, K)
-    tokens = model.embed_mask(one_hot)
+    tokens = _layout(model, one_hot)
     g = torch.Generator(device="cpu").manual_seed(seed)
     frames = []
     for _ in range(num_samples):
-        z = torch.randn(one_hot.shape[0], model.config.noise_dim, generator=g).to(one_hot.device)
-        frames.append(_decode(model, tokens, model.styles_from_noise(z, present)))
+        z = torch.randn(one_hot.shape[0], model.config.noise_dim, generator=g).to(one_hot)  # (B, noise_dim)
+        frames.append(_decode(model, tokens, model.mapping(z, present)))  # styles_from_noise without its check
     return torch.stack(frames)

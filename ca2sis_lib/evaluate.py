@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_positive_int
+from .contract import check_positive_int
 from .data.toy import TOY_CLASSES, toy_batch
 from .image_metrics import psnr, rmse, segmentation_scores, ssim
 from .masks import as_one_hot, resize_mask

@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from .checkpoint_io import CheckpointReadError, check_weights, load_checkpoint, require_keys
-from .checks import unreadable_checkpoint_reason
+from .contract import unreadable_checkpoint_reason
 from .models.factory import generator_from_config_dict, mark_random_mapping
 from .segmenter import FORMAT as SEGMENTER_FORMAT
 from .shipped import FORMAT, SHIPPED_DIR, load_shipped_file

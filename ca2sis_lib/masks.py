@@ -4,8 +4,8 @@ Every model in this package consumes a one-hot mask M of shape (B, K, H, W) (pap
 docs/architecture.md#notation-and-inputs). Users hand us integer label maps far more often, so the conversion lives
 here, next to
 the checks that turn silent mistakes (a 255 border, a 20-class map into a 19-class model, an RGB
-colour mask) into an :class:`~ca2sis_lib.checks.InputError` (a ``ValueError``) that names the
-problem and the expected value. The checks themselves live in :mod:`ca2sis_lib.checks`.
+colour mask) into an :class:`~ca2sis_lib.contract.InputError` (a ``ValueError``) that names the
+problem and the expected value. The checks themselves live in :mod:`ca2sis_lib.contract`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import InputError, check_image, check_labels, check_mask_size, check_one_hot
+from .contract import InputError, check_image, check_labels, check_mask_size, check_one_hot
 
 __all__ = ["InputError", "as_one_hot", "check_image", "check_mask_size", "check_one_hot", "class_centre",
            "classes_present", "colour_labels", "labels_to_one_hot", "resize_mask"]
@@ -28,7 +28,7 @@ def labels_to_one_hot(labels: Tensor, num_classes: int, ignore_index: int | None
 
     Pixels equal to ``ignore_index`` get an all-zero column: they belong to no class, so they
     neither feed the mask embedder nor count in the attention loss. Any other value outside
-    [0, K) is an error (:func:`ca2sis_lib.checks.check_labels`), never clipped.
+    [0, K) is an error (:func:`ca2sis_lib.contract.check_labels`), never clipped.
     """
     check_labels(labels, num_classes, ignore_index)
     labels = labels.long()

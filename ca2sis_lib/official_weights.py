@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint_io import check_weights
-from .checks import unreadable_checkpoint_reason
+from .contract import unreadable_checkpoint_reason
 from .models import CA2SIS, CA2SISConfig
 from .models.discriminator import MultiscaleDiscriminator
 from .models.factory import MAPPING_PREFIX

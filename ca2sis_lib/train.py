@@ -27,7 +27,7 @@ import torch
 import torch.distributed as torch_dist
 
 from .checkpoint_io import CheckpointReadError, CheckpointWriteError, tensor_digest
-from .data.check import DataError
+from .data.preflight import DataError
 from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
 from .training.lock import RunLockedError

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ca2sis_lib.data import check as check_module
+from ca2sis_lib.data import preflight
 from ca2sis_lib.data.celebamask import (
     CELEBAMASK_CLASSES,
     CELEBAMASK_PALETTE,
@@ -23,9 +23,9 @@ from ca2sis_lib.data.celebamask import (
     prepare_celebamask,
 )
 from ca2sis_lib.data.celebamask import main as celebamask_main
-from ca2sis_lib.data.check import DataError, check_split, read_image, read_label
 from ca2sis_lib.data.common import save_pair, stack_items
 from ca2sis_lib.data.folder import PairTransform, SegmentationFolder, resize_label
+from ca2sis_lib.data.preflight import DataError, check_split, read_image, read_label
 from ca2sis_lib.data.toy import (
     SPLIT_CODES,
     TOY_CLASSES,
@@ -302,7 +302,7 @@ def test_written_split_round_trips_through_the_folder_dataset(toy_dir):
         assert (a["image"] - b["image"]).abs().max() <= 1.01 / 255  # 8-bit rounding, in [-1, 1] units
     params = json.loads((toy_dir / "train" / "params" / "000004.json").read_text())
     assert ToyLayout.from_dict(params["layout"]) == fly.scene(4)[0]
-    assert check_module.main([str(toy_dir)]) == 0
+    assert preflight.main([str(toy_dir)]) == 0
 
 
 def _write_pair(split: Path, name: str, label: np.ndarray, image: np.ndarray | None = None) -> None:
@@ -341,7 +341,7 @@ def test_checker_reports_every_problem(broken_split, capsys):
         assert expected in text, expected
     assert len(report.problems) == 8 and not report.ok
     assert report.frequencies.sum() == pytest.approx(1.0)
-    assert check_module.main([str(broken_split), "--num-classes", "5"]) == 1
+    assert preflight.main([str(broken_split), "--num-classes", "5"]) == 1
     out = capsys.readouterr().out
     assert "PROBLEM" in out and "FAILED" in out
     with_ignore = check_split(broken_split, num_classes=5, ignore_index=255)
@@ -462,7 +462,7 @@ def test_celebamask_preparation_from_the_raw_layout(tmp_path):
         label = read_label(out / split / "labels" / f"{image_id}.png", 19)
         assert np.array_equal(label, expected[image_id]), image_id
         assert read_image(out / split / "images" / f"{image_id}.jpg").shape == (32, 32, 3)  # from 64x64
-    assert check_module.main([str(out)]) == 0
+    assert preflight.main([str(out)]) == 0
 
     data = CelebAMaskHQ(out, "train", flip=True)
     assert data.num_classes == 19 and data.class_names == CELEBAMASK_CLASSES and len(data) == 3
@@ -658,7 +658,7 @@ def test_preflight_checks_label_values_sizes_and_the_ignore_label(tmp_path):
 def test_checker_fails_an_empty_split_and_a_missing_folder(tmp_path, capsys):
     (tmp_path / "empty" / "images").mkdir(parents=True)
     (tmp_path / "empty" / "labels").mkdir()
-    assert check_module.main([str(tmp_path / "empty"), "--num-classes", "3"]) == 1
+    assert preflight.main([str(tmp_path / "empty"), "--num-classes", "3"]) == 1
     assert "the split is empty" in capsys.readouterr().out
-    assert check_module.main([str(tmp_path / "missing")]) == 1
+    assert preflight.main([str(tmp_path / "missing")]) == 1
     assert "missing: no such folder" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ca2sis_lib import editing
-from ca2sis_lib.checks import InputError
+from ca2sis_lib.contract import InputError
 from ca2sis_lib.data.toy import TOY_CLASSES
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 
@@ -159,3 +159,47 @@ def test_out_of_range_class_ids_name_the_valid_range(model):
         editing.swap_mask_channels(a, a, 12)
     with pytest.raises(InputError, match=re.escape("class ids [-1] are out of range: class ids are 0 or more")):
         editing.compose_masks(la, la, -1)
+
+
+EDITS = {  # public call -> (masks, images) it is given
+    "reconstruct": (lambda m, ia, la, ib, lb: editing.reconstruct(m, ia, la), 1, 1),
+    "transfer_style": (lambda m, ia, la, ib, lb: editing.transfer_style(m, ia, la, ib, lb, [8]), 2, 2),
+    "interpolate_style": (
+        lambda m, ia, la, ib, lb: editing.interpolate_style(m, ia, la, ib, lb, [0.0, 1.0], [3]), 2, 2),
+    "transfer_shape_with_mask": (lambda m, ia, la, ib, lb: editing.transfer_shape_with_mask(m, ia, la, lb, [3]), 2, 1),
+    "transfer_shape_without_mask": (
+        lambda m, ia, la, ib, lb: editing.transfer_shape_without_mask(m, ia, la, ib, lb, [3]), 2, 2),
+    "interpolate_shape": (lambda m, ia, la, ib, lb: editing.interpolate_shape(m, ia, la, lb, [3], [0.0, 1.0]), 2, 1),
+    "generate_from_noise": (lambda m, ia, la, ib, lb: editing.generate_from_noise(m, la, 2), 1, 0),
+}
+CROSS_ATTENTION_ONLY = ("transfer_shape_without_mask", "interpolate_shape", "generate_from_noise")
+
+
+@pytest.mark.parametrize("family", ["ca2sis", "sean"])
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_each_input_is_validated_once_per_edit(model, family, edit, monkeypatch):
+    """Check at the public boundary, unchecked internals inside: every mask and image is validated once."""
+    import warnings
+
+    import ca2sis_lib.masks as masks_module
+    import ca2sis_lib.models.generator_base as base_module
+    from ca2sis_lib.models import SEANConfig, SEANGenerator
+
+    if family == "sean" and edit in CROSS_ATTENTION_ONLY:
+        pytest.skip("CA²-SIS only")
+    generator = model if family == "ca2sis" else SEANGenerator(SEANConfig.tiny()).eval()
+    counts = {"mask": 0, "image": 0}
+    def counter(original, kind):
+        def counted(*args, **kwargs):
+            counts[kind] += 1
+            return original(*args, **kwargs)
+        return counted
+
+    for module, name, kind in ((masks_module, "check_labels", "mask"), (masks_module, "check_one_hot", "mask"),
+                               (base_module, "prepare_image", "image")):
+        monkeypatch.setattr(module, name, counter(getattr(module, name), kind))
+    call, masks, images = EDITS[edit]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # generate_from_noise: the tiny model's mapping network is untrained
+        call(generator, *_pair())
+    assert counts == {"mask": masks, "image": images}, f"{edit} validated {counts}: {masks} mask(s), {images} image(s)"

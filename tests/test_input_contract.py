@@ -1,4 +1,4 @@
-"""The input contract (ca2sis_lib/checks.py): one test per case of the issue that found the gaps.
+"""The input contract (ca2sis_lib/contract.py): one test per case of the issue that found the gaps.
 
 Every bad input must stop with ``InputError`` (or, for configs and loading, a ``ValueError``)
 whose message names the problem and the fix; every good input in another dtype must work.
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ca2sis_lib import editing
-from ca2sis_lib.checks import InputError, InputWarning, checks_disabled, supported_sizes_hint
+from ca2sis_lib.contract import InputError, InputWarning, checks_disabled, supported_sizes_hint
 from ca2sis_lib.data.toy import toy_batch
 from ca2sis_lib.models import CA2SIS, CA2SISConfig
 from ca2sis_lib.models.discriminator import MultiscaleDiscriminator
@@ -87,7 +87,7 @@ def test_images_of_other_float_dtypes_follow_the_model(ca2sis, sean, batch, dtyp
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_a_half_or_bf16_model_runs_on_the_cpu_as_the_dtype_policy_says(batch, dtype):
-    """checks.py: inputs follow the model, an fp32 image works with a half model. On the CPU such a
+    """contract.py: inputs follow the model, an fp32 image works with a half model. On the CPU such a
     model crashed in its float32 GroupNorm ("mixed dtype (CPU)"), for every CA²-SIS call."""
     import copy
 
@@ -118,9 +118,9 @@ def test_spade_checks_the_image_it_is_given(batch):
 def test_valid_images_that_look_doubtful_are_never_refused(ca2sis, sean, batch, family, monkeypatch):
     """A bright [-1, 1] image (every value >= 0) may be [0, 1] data: one warning per calling line,
     never a refusal; a bicubic enlargement overshoots [-1, 1] and passes without a word."""
-    from ca2sis_lib import checks
+    from ca2sis_lib import contract
 
-    monkeypatch.setattr(checks, "_WARNED_AT", set())  # these lines warned already for the other family
+    monkeypatch.setattr(contract, "_WARNED_AT", set())  # these lines warned already for the other family
     model = families(ca2sis, sean)[family]
     image, labels = batch
     bright = (image + 1) / 2  # a [-1, 1] image of a white wall, or [0, 1] data: undecidable
@@ -227,13 +227,14 @@ def _colour_masks(labels):
 
 @pytest.mark.parametrize("scale", ["uint8", "[0, 1]", "binary"])
 def test_a_colour_mask_is_called_a_colour_image_with_the_conversion_to_ids(ca2sis, sean, batch, scale):
-    from ca2sis_lib.checks import check_one_hot
+    from ca2sis_lib.contract import check_one_hot
 
     image, labels = batch
     rgb = _colour_masks(labels)
     rgb = {"uint8": rgb, "[0, 1]": rgb.float() / 255, "binary": (rgb > 127).float()}[scale]
     problem = "mask looks like a colour image (an RGB colour mask), not a one-hot mask: it has 3 channels"
-    fix = ("convert the colours to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, path)",
+    fix = ("convert the colours to class ids with "
+           "ca2sis_lib.data.preflight.decode_color_label(rgb, label_colors, path)",
            "then pass the labels (B, H, W) or one-hot them with ca2sis_lib.masks.labels_to_one_hot(labels, 12)")
     for call in (lambda: ca2sis(image, rgb), lambda: sean(image, rgb), lambda: check_one_hot(rgb, 12),
                  lambda: editing.reconstruct(ca2sis, image, rgb)):
@@ -254,7 +255,7 @@ def test_a_colour_mask_with_channels_last_is_called_a_colour_image(ca2sis, sean,
 
 
 def test_a_real_three_class_one_hot_keeps_the_class_count_message(batch):
-    from ca2sis_lib.checks import check_one_hot
+    from ca2sis_lib.contract import check_one_hot
 
     _, labels = batch
     three = torch.nn.functional.one_hot(labels.clamp(max=2), 3).permute(0, 3, 1, 2).float()

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from ca2sis_lib import editing  # noqa: E402
-from ca2sis_lib.checks import InputError  # noqa: E402
+from ca2sis_lib.contract import InputError  # noqa: E402
 from ca2sis_lib.models import CA2SIS, CA2SISConfig  # noqa: E402
 from ca2sis_lib.models.discriminator import MultiscaleDiscriminator  # noqa: E402
 from ca2sis_lib.models.sean import SEANConfig, SEANGenerator  # noqa: E402

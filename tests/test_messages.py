@@ -24,7 +24,7 @@ import pytest
 import torch
 from conftest import CELL_TIMEOUT_S
 
-from ca2sis_lib.data import check
+from ca2sis_lib.data import preflight
 from ca2sis_lib.data.common import save_pair, write_dataset_info
 from ca2sis_lib.data.folder import SegmentationFolder
 from ca2sis_lib.data.toy import toy_batch
@@ -60,7 +60,7 @@ def test_a_malformed_dataset_json_is_named_with_the_fix(tmp_path, capsys, text, 
     (root / "dataset.json").write_text(text)
     with pytest.raises(ValueError, match=re.escape(reason) + ".*Fix: correct .*dataset.json"):
         SegmentationFolder(root, "train")
-    assert check.main([str(root)]) == 1
+    assert preflight.main([str(root)]) == 1
     err = capsys.readouterr().err
     assert reason in err and "dataset.json" in err and "Fix:" in err and "Traceback" not in err
 
@@ -86,7 +86,7 @@ def test_a_malformed_label_colours_file_is_named(tmp_path, capsys, text, reason)
     colours = tmp_path / "colours.json"
     if text is not None:
         colours.write_text(text)
-    assert check.main([str(root), "--num-classes", "2", "--label-colors", str(colours)]) == 1
+    assert preflight.main([str(root), "--num-classes", "2", "--label-colors", str(colours)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("--label-colors: ") and reason in err and "Traceback" not in err, err
 

@@ -232,7 +232,7 @@ def test_each_reimplementation_pattern_catches_its_example(pattern, instead, exa
 
 def test_run_command_runs_a_package_tool_in_this_process(tmp_path, capsys):
     """Notebook 01 writes and checks its datasets through ca2sis_lib.notebook.run_command, in its own process."""
-    from ca2sis_lib.data.check import main as check_command
+    from ca2sis_lib.data.preflight import main as check_command
     from ca2sis_lib.data.toy import main as toy_command
     from ca2sis_lib.notebook import run_command
 

@@ -56,7 +56,7 @@ def test_config_file_must_be_a_mapping_and_the_cli_exits_2(tmp_path, capsys):
 
 
 def _kill_while_holding(folder) -> int:
-    code = (f"import os, sys; from ca2sis_lib.training.lock import RunLock; RunLock({str(folder)!r}).acquire(); "
+    code = (f"import os, sys; from ca2sis_lib.training.lock import RunLock; lock = RunLock({str(folder)!r}).acquire(); "
             "print(os.getpid(), flush=True); sys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     pid = int(holder.stdout.readline())
@@ -84,6 +84,30 @@ def test_one_run_per_folder_and_a_killed_runs_lock_and_partial_write_are_taken_o
     err = capsys.readouterr().err
     assert f"left by process {dead}" in err and "no longer runs" in err and "removed .checkpoint.pt.ab12cd34.tmp" in err
     assert not partial.exists() and other.exists() and not (tmp_path / "run" / ".lock").exists()  # released
+
+
+def test_a_refused_run_names_the_holder_and_a_sigkilled_holder_blocks_nothing(tmp_path):
+    """The OS lock (filelock) dies with its process; the holder file names it for the refused run."""
+    import signal
+    import socket
+
+    code = ("import os, sys; from ca2sis_lib.training.lock import RunLock; lock = RunLock(sys.argv[1]).acquire(); "
+            "print(os.getpid(), flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), "--marker-arg"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(holder.stdout.readline())
+        with pytest.raises(RunLockedError) as refused:
+            RunLock(tmp_path).acquire()
+        for part in (f"process {pid} on host {socket.gethostname()}", "(started 20", "--marker-arg"):
+            assert part in str(refused.value)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    finally:
+        holder.kill()
+    with RunLock(tmp_path) as lock:  # the kernel released the dead holder's lock: not blocked
+        assert lock.taken_over["pid"] == pid
+    assert not any(p.name.startswith(".lock") for p in tmp_path.iterdir())  # both files removed on release
 
 
 def test_leftovers_are_removed_only_when_ours_and_older_than_the_lock(tmp_path):

@@ -7,7 +7,7 @@ int64, "name": str}``, and exposes ``num_classes``, ``class_names``, ``palette``
   a scene = (layout, style), rendered exactly at any size; ground truths for every edit.
 * :mod:`.folder`: ``images/`` + ``labels/`` folders, with mask-exact resize, crop and flip.
 * :mod:`.celebamask`: the 19-class benchmark and its preparation from the raw release.
-* :mod:`.check`: the checks every loader runs, and ``python -m ca2sis_lib.data.check``.
+* :mod:`.preflight`: the checks every loader runs, and ``python -m ca2sis_lib.data.preflight``.
 """
 
 from ca2sis_lib.data.celebamask import (
@@ -18,9 +18,9 @@ from ca2sis_lib.data.celebamask import (
     make_raw_miniature,
     prepare_celebamask,
 )
-from ca2sis_lib.data.check import CheckReport, DataError, check_split, read_image, read_label
 from ca2sis_lib.data.common import make_item, save_pair, stack_items
 from ca2sis_lib.data.folder import PairTransform, SegmentationFolder
+from ca2sis_lib.data.preflight import CheckReport, DataError, check_split, read_image, read_label
 from ca2sis_lib.data.toy import (
     TOY_CLASSES,
     TOY_LR_PAIRS,

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ca2sis_lib.data.check import DataError, read_image
 from ca2sis_lib.data.common import save_pair, write_dataset_info
 from ca2sis_lib.data.folder import SegmentationFolder, resize_image, resize_label
+from ca2sis_lib.data.preflight import DataError, read_image
 
 CELEBAMASK_CLASSES: tuple[str, ...] = (
     "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",

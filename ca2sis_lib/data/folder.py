@@ -7,7 +7,7 @@ This is the layout of the SPADE/SEAN family of pre-processed datasets and of wha
     data/celebamask256/test/images/28000.jpg   .../test/labels/28000.png
 
 Labels are integer-id PNGs (or colour PNGs with ``label_colors``), validated on load by
-:mod:`ca2sis_lib.data.check`. Geometry changes keep masks exact and images smooth:
+:mod:`ca2sis_lib.data.preflight`. Geometry changes keep masks exact and images smooth:
 
 * resize: the image with an antialiased bilinear filter, the label with nearest neighbour
   sampled at the same pixel centres (no invented in-between ids);
@@ -27,8 +27,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ca2sis_lib.data.check import DataError, pair_files, read_pair
 from ca2sis_lib.data.common import make_item, read_dataset_info
+from ca2sis_lib.data.preflight import DataError, pair_files, read_pair
 
 
 def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -106,7 +106,7 @@ class SegmentationFolder(Dataset):
 
     Class names, palette and ignore label come from the arguments, else from ``dataset.json``
     (in the split folder or its parent). Missing pairs fail at construction; a bad file fails
-    when it is loaded, with a :class:`~ca2sis_lib.data.check.DataError` naming it.
+    when it is loaded, with a :class:`~ca2sis_lib.data.preflight.DataError` naming it.
 
     Args:
         root: dataset folder; ``split`` (e.g. "train") selects a sub-folder.
@@ -142,7 +142,7 @@ class SegmentationFolder(Dataset):
         self.pairs, problems = pair_files(self.root)
         if problems:
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise DataError("; ".join(problems[:5]) + more + ". Run `python -m ca2sis_lib.data.check "
+            raise DataError("; ".join(problems[:5]) + more + ". Run `python -m ca2sis_lib.data.preflight "
                             f"{self.root} --num-classes {self.num_classes}` for a full report.")
         if not self.pairs:
             raise DataError(f"{self.root}: no image/label pairs found. Fix: put images in images/ and "

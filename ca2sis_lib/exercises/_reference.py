@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.check import decode_color_label
+from ..data.preflight import decode_color_label
 from ..editing import transfer_shape_without_mask, transfer_style
 from ..losses import attention_loss
 from ..masks import labels_to_one_hot, resize_mask

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..checks import InputError, prepare_code
+from ..contract import InputError, prepare_code
 from .attention import PROCESSORS, SelfAttention
 from .blocks import ResBlock, SpatialTransformer
 from .config import CA2SISConfig
@@ -98,7 +98,7 @@ class CA2SIS(GeneratorMixin, nn.Module):
             config.mapping_shared_layers, config.mapping_head_layers,
         )
 
-    # -- the parts (every editing operation composes these; each checks its inputs, see checks.py) ---
+    # -- the parts (every editing operation composes these; each checks its inputs, see contract.py) ---
     def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:
         """image (B, 3, H, W) in [-1, 1], labels or one-hot mask -> styles (B, K, style_code_dim)."""
         image, one_hot = self.prepare_inputs(image, mask)

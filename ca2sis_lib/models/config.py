@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..contract import check_image_size
+
 T = TypeVar("T")
 
 
@@ -156,9 +158,8 @@ class CA2SISConfig:
                 if getattr(stage, name) < 1:
                     raise ValueError(f"stage {i}: {name} must be an integer >= 1, got {getattr(stage, name)!r}")
         check_ignore_index(self.ignore_index, self.num_classes)
+        check_image_size(self.image_size)
         size = self.image_size
-        if size % 64 or not 64 <= size <= 512:
-            raise ValueError(f"image_size must be a multiple of 64 in [64, 512], got {size}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
         if size % (2**self.style_downsamples):

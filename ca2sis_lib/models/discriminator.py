@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import spectral_norm
 
-from ..checks import InputError, check_image_values, check_one_hot, model_placement
+from ..contract import InputError, check_image_values, check_one_hot, model_placement
 
 KERNEL = 4
 PADDING = 2  # pix2pixHD's ceil((4 - 1) / 2): every conv output is one pixel larger than "same"
@@ -121,7 +121,7 @@ class MultiscaleDiscriminator(nn.Module):
         return 2 ** (self.num_layers + len(self.scales) - 1)
 
     def check_inputs(self, mask: Tensor, image: Tensor) -> tuple[Tensor, Tensor]:
-        """Raise :class:`~ca2sis_lib.checks.InputError` naming the expected value when mask and image
+        """Raise :class:`~ca2sis_lib.contract.InputError` naming the expected value when mask and image
         do not fit D; return both on D's device and dtype."""
         if not isinstance(mask, Tensor) or mask.dim() != 4 or mask.shape[1] != self.num_classes:
             raise InputError(

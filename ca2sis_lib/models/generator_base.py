@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ..checks import check_image, check_mask_size, model_placement, prepare_image
+from ..contract import check_image, check_mask_size, model_placement, prepare_image
 from ..masks import as_one_hot
 
 
@@ -35,7 +35,7 @@ class GeneratorMixin:
         return one_hot.to(dtype)
 
     def prepare_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """The input contract of ``ca2sis_lib.checks`` for an (image, mask) pair -> (image, one-hot),
+        """The input contract of ``ca2sis_lib.contract`` for an (image, mask) pair -> (image, one-hot),
         both on the model's device and dtype."""
         check_image(image, mask, self.config.image_size)  # shapes, sizes and batch first: no arithmetic yet
         image = prepare_image(image, self.config.image_size, self)  # type: ignore[arg-type]

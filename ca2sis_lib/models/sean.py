@@ -32,7 +32,7 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 
-from ..checks import prepare_code
+from ..contract import prepare_code
 from .config import CA2SISConfig, ConfigDictMixin, check_at_least, check_ignore_index
 from .generator_base import GeneratorMixin
 from .spade import (
@@ -193,7 +193,7 @@ class SEANGenerator(GeneratorMixin, nn.Module):
             return SPADE(channels, c.num_classes, c.spade_hidden)
         return SEANNorm(channels, c.num_classes, c.style_code_dim, c.style_hidden, c.spade_hidden, c.noise_injection)
 
-    # -- the parts (every editing operation composes these; each checks its inputs, see checks.py) ---
+    # -- the parts (every editing operation composes these; each checks its inputs, see contract.py) ---
     def check_styles(self, styles: Tensor, batch: int) -> Tensor:
         """styles (B, K, style_code_dim) of the mask's batch -> on the model's device and dtype."""
         c = self.config

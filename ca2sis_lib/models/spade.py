@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..contract import check_image_size
 from ..masks import resize_mask
 from .config import ConfigDictMixin, check_ignore_index
 from .generator_base import GeneratorMixin
@@ -192,11 +193,7 @@ class SPADEDecoder(nn.Module):
 
 def check_skeleton(image_size: int, num_classes: int, ngf: int, spade_hidden: int) -> None:
     """Constraints of the SPADE skeleton; raises ``ValueError`` naming the bad value."""
-    if image_size < 64 or image_size % 64:
-        raise ValueError(
-            f"image_size must be a multiple of 64 (at least 64), got {image_size}: the SPADE generator "
-            f"starts at image_size/{2**NUM_UPSAMPLES}"
-        )
+    check_image_size(image_size)  # the one size rule; the generator starts at image_size/2**NUM_UPSAMPLES
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if ngf < 1 or spade_hidden < 1:

@@ -19,7 +19,7 @@ import yaml
 
 from ..models.config import as_field_type, config_from_dict
 from ..models.factory import FAMILIES, model_config
-from .settings import check_settings
+from .settings import validate_settings
 from .stage import STAGES
 
 
@@ -80,7 +80,7 @@ class TrainConfig:
             raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
         if isinstance(self.betas, (list, tuple)):
             self.betas = tuple(self.betas)
-        check_settings(self)  # every number in its range, or one error listing each problem with its range
+        validate_settings(self)  # every number in its range, or one error listing each problem with its range
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

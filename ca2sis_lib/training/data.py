@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..data.check import DataError
+from ..data.preflight import DataError
 from .config import TrainConfig
 
 
@@ -66,7 +66,7 @@ def _folder_dataset(cfg: TrainConfig, num_classes: int, image_size: int, ignore_
 def check_split_folder(data: str) -> Path:
     """The split folder ``data`` (with images/ and labels/), or a clear error: missing, or a dataset
     root whose splits are sub-folders (then it names them)."""
-    from ..data.check import find_splits
+    from ..data.preflight import find_splits
 
     folder = Path(data)
     if not folder.is_dir():
@@ -84,7 +84,7 @@ def check_split_folder(data: str) -> Path:
 def preflight(dataset: Dataset) -> None:
     """Read every file of a folder dataset in full before the first step (decoding, completeness,
     sizes, label values); raise one :class:`DataError` listing the problems."""
-    from ..data.check import check_split
+    from ..data.preflight import check_split
 
     start = time.perf_counter()
     report = check_split(dataset.root, dataset.num_classes, dataset.ignore_index, dataset.label_colors)
@@ -92,7 +92,7 @@ def preflight(dataset: Dataset) -> None:
         shown = "\n  ".join(report.problems[:5])
         more = f"\n  ... and {len(report.problems) - 5} more" if len(report.problems) > 5 else ""
         raise DataError(f"{len(report.problems)} problem(s) in {dataset.root} before the first step "
-                        f"(nothing was trained):\n  {shown}{more}\nFull report: python -m ca2sis_lib.data.check "
+                        f"(nothing was trained):\n  {shown}{more}\nFull report: python -m ca2sis_lib.data.preflight "
                         f"{dataset.root} --num-classes {dataset.num_classes}")
     print(f"data check: {report.num_pairs} pairs read in full in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 

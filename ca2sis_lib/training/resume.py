@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint_io import check_same_config
+from ..checkpoint_io import require_same_config
 from .config import TrainConfig
 
 # setting -> why changing it keeps the run the same run
@@ -50,7 +50,7 @@ def _refuse(checkpoint: Path, what: str) -> ResumeError:
 def check_resume(state: dict[str, Any], cfg: TrainConfig, model_config: dict[str, Any], world: int,
                  perceptual: str, checkpoint: Path) -> None:
     """Raise :class:`ResumeError` unless ``cfg`` continues the run that wrote ``state``."""
-    check_same_config(state["model_config"], model_config)
+    require_same_config(state["model_config"], model_config)
     saved, now = state["train_config"], cfg.to_dict()
     if state.get("ema") is not None and cfg.ema_decay == 0:
         raise _refuse(checkpoint, f"the checkpoint holds EMA weights (ema_decay={saved.get('ema_decay')}, the "

@@ -28,7 +28,7 @@ import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..checkpoint_io import check_same_config, load_checkpoint, remove_partial_writes, require_keys, save_atomic
+from ..checkpoint_io import load_checkpoint, remove_partial_writes, require_keys, require_same_config, save_atomic
 from ..losses import PerceptualLoss, make_perceptual_loss, principal_axes
 from ..masks import classes_present, colour_labels
 from ..models.discriminator import MultiscaleDiscriminator
@@ -238,7 +238,7 @@ def _trainable_parameters(cfg: TrainConfig, generator: nn.Module, device: torch.
         from ..loading import load_model  # a shipped name or file, a training checkpoint, official:<path>
 
         source = load_model(cfg.pretrained, map_location=str(device))
-        check_same_config(source.config.to_dict(), generator.config.to_dict())
+        require_same_config(source.config.to_dict(), generator.config.to_dict())
         # everything but the mapping network, which starts fresh (seeded) even if the source has one
         generator.load_state_dict(split_mapping(source.state_dict())[0], strict=False)
         return list(generator.mapping.parameters())

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import checks_disabled
+from ..contract import checks_disabled
 from ..losses import attention_loss, code_distribution_loss, feature_matching_loss, hinge_d_loss, hinge_g_loss
 
 if TYPE_CHECKING:

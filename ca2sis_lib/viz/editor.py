@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .. import editing
-from ..checks import check_samples
+from ..contract import check_samples
 from ..masks import colour_labels
 from ..models.interface import SemanticGenerator, is_cross_attention, model_device
 from .app import WIDGET_STYLE, PanelApp

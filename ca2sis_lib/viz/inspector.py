@@ -32,7 +32,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..checks import check_samples
+from ..contract import check_samples
 from ..masks import class_centre, colour_labels
 from ..models.interface import SemanticGenerator
 from .app import WIDGET_STYLE, PanelApp

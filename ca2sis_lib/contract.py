@@ -42,12 +42,12 @@ import types
 import warnings
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 # on in every new thread and context; checks_disabled() turns it off for its own block only
 _VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("ca2sis_value_checks", default=True)
-SIZE_STEP, SIZE_MIN, SIZE_MAX = 64, 64, 512  # the image sizes the generator configs accept
 # Images are refused beyond ±IMAGE_LIMIT. Bicubic resizing (Keys' kernel, a = -0.75, torch's) of an
 # image in [-1, 1] stays within ±(Σ|w|)² = ±1.375² = ±1.89 (one axis, then the other); a
 # black-and-white checkerboard enlarged 4x reaches ±1.49. Nothing inside ±2 is certainly wrong.
@@ -127,15 +127,38 @@ def model_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return p.device, p.dtype
 
 
+# --------------------------------------------------------------------------------------------
+# image sizes: the one rule of every family (CA²-SIS, SEAN-style, SPADE), their configs and hints
+# --------------------------------------------------------------------------------------------
+# One rule for every family: the comparisons pair the families at one size, every decoder halves
+# the size five or six times, and nothing above 512² has been run (CA²-SIS's self-attention over
+# (S/4)² tokens alone would need 16x the memory of 256² at 1024²).
+SIZE_STEP, SIZE_MIN, SIZE_MAX = 64, 64, 512
+SIZE_RULE = f"image_size must be a multiple of {SIZE_STEP} in [{SIZE_MIN}, {SIZE_MAX}]"
+
+
+def image_size_error(size: object) -> str | None:
+    """The refusal of an ``image_size`` that breaks :data:`SIZE_RULE`, or None."""
+    if isinstance(size, bool) or not isinstance(size, int) or size % SIZE_STEP or not SIZE_MIN <= size <= SIZE_MAX:
+        return f"{SIZE_RULE}, got {size!r}"
+    return None
+
+
+def check_image_size(size: object) -> None:
+    """Raise :class:`InputError` unless ``size`` meets :data:`SIZE_RULE` (every model config calls this)."""
+    message = image_size_error(size)
+    if message:
+        raise InputError(message)
+
+
 def supported_sizes_hint(height: int, width: int) -> str:
-    """A hint naming image sizes the configs accept (multiples of 64 in [64, 512]) near H×W."""
+    """A hint naming image sizes that meet :data:`SIZE_RULE` near H×W."""
     side = max(height, width)
     below = min(max(SIZE_MIN, side // SIZE_STEP * SIZE_STEP), SIZE_MAX)
     above = min(below + SIZE_STEP, SIZE_MAX) if side > below else below
     sizes = sorted({below, above})
     options = " or ".join(str(s) for s in sizes)
-    return (f"resize the data to a square {options}² (image_size must be a multiple of {SIZE_STEP} "
-            f"in [{SIZE_MIN}, {SIZE_MAX}]) and build the model with that image_size")
+    return f"resize the data to a square {options}² ({SIZE_RULE}) and build the model with that image_size"
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,26 +256,43 @@ def check_image(image: Tensor, mask: Tensor, size: int) -> None:
     check_batch(image, mask)
 
 
+def label_range_error(labels: Tensor | np.ndarray, num_classes: int, ignore_index: int | None = None) -> str | None:
+    """The one label rule, for a tensor (the models) or a numpy array (the data checker): class ids are
+    whole numbers in [0, K), or the ignore label; never clipped. The refusal, or None."""
+    if labels.dtype in (torch.bool, np.bool_):
+        return "label map is boolean; pass integer class ids (0 and 1 for two classes: labels.long())"
+    if isinstance(labels, Tensor):
+        if not _has_values(labels):
+            return None
+        whole = not labels.is_floating_point() or torch.equal(labels, labels.round())
+        labels = labels if labels.is_floating_point() else labels.long()  # uint8 cannot hold ignore_index=-1
+    else:
+        whole = labels.dtype.kind != "f" or bool(np.array_equal(labels, np.round(labels)))
+        labels = labels if labels.dtype.kind == "f" else labels.astype(np.int64, copy=False)
+    if not whole:
+        return "label map holds non-integer values (NaN or fractions); pass integer class ids, never interpolated"
+    valid = (labels >= 0) & (labels < num_classes)  # the same operators on a tensor and an array
+    if ignore_index is not None:
+        valid |= labels == ignore_index
+    if bool(valid.all()):
+        return None
+    bad = labels[~valid]
+    values = [int(v) for v in (torch.unique(bad) if isinstance(bad, Tensor) else np.unique(bad)).tolist()]
+    shown = ", ".join(str(v) for v in values[:10]) + (" ..." if len(values) > 10 else "")
+    ignore = "no ignore label is set" if ignore_index is None else f"the ignore label is {ignore_index}"
+    need = f" (these values need at least {values[-1] + 1})" if values[-1] >= num_classes else ""
+    return (f"label values [{shown}] ({bad.numel() if isinstance(bad, Tensor) else bad.size} pixels) are outside "
+            f"[0, {num_classes}) and {ignore}. Fix: check num_classes{need}, remap the ids, or set "
+            "ignore_index=<value> if such pixels mean 'unlabelled'. Values are never clipped.")
+
+
 def check_labels(labels: Tensor, num_classes: int, ignore_index: int | None = None) -> None:
-    """Integer labels (B, H, W) with values in [0, K) (``ignore_index`` allowed)."""
+    """Integer labels (B, H, W) meeting the one label rule (:func:`label_range_error`)."""
     if labels.dim() != 3:
         raise InputError(f"label map must have shape (B, H, W), got {_shape(labels)}")
-    if labels.is_floating_point() and _has_values(labels) and not torch.equal(labels, labels.round()):
-        raise InputError("label map holds non-integer values; pass integer class ids")
-    if labels.dtype == torch.bool:
-        raise InputError("label map is boolean; pass integer class ids (B, H, W)")
-    if not _has_values(labels):
-        return
-    labels = labels.long()
-    valid = torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        values = sorted(torch.unique(labels[bad]).tolist())[:10]
-        hint = "" if ignore_index is None else f" (ignore label {ignore_index} is allowed)"
-        raise InputError(
-            f"label values {values} are outside [0, {num_classes}){hint}; the model expects "
-            f"{num_classes} classes. Check the dataset's class count or set ignore_index."
-        )
+    message = label_range_error(labels, num_classes, ignore_index)
+    if message:
+        raise InputError(message)
 
 
 def colour_mask_error(mask: Tensor, num_classes: int, allow_empty_pixels: bool = False, exclusive: bool = True,
@@ -279,7 +319,7 @@ def colour_mask_error(mask: Tensor, num_classes: int, allow_empty_pixels: bool =
 
 def colour_mask_fix(num_classes: int | None = None, example: str = "") -> str:
     """How to turn a colour mask into class ids (``example``: how to get one (H, W, 3) array from the input)."""
-    fix = ("Fix: convert the colours to class ids with ca2sis_lib.data.check.decode_color_label(rgb, label_colors, "
+    fix = ("Fix: convert the colours to class ids with ca2sis_lib.data.preflight.decode_color_label(rgb, label_colors, "
            f"path) (rgb: one mask as an (H, W, 3) uint8 array{example}; label_colors: the dataset's palette, colour "
            "k = class k; path: a name for its messages), then pass the labels (B, H, W)")
     if num_classes is not None:

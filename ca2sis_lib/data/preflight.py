@@ -1,6 +1,6 @@
-"""Dataset checks, in one place: used on load by every folder dataset and by the command line.
+"""The dataset preflight, in one place: run on load by every folder dataset and by the command line.
 
-    python -m ca2sis_lib.data.check DIR --num-classes K [--ignore-index 255]
+    python -m ca2sis_lib.data.preflight DIR --num-classes K [--ignore-index 255]
 
 DIR is a split (a folder with ``images/`` and ``labels/``) or a dataset root holding such splits
 (``train/``, ``test/`` ...). The command reports every problem it finds — missing pairs, image and
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ca2sis_lib.contract import label_range_error
 from ca2sis_lib.data.common import IMAGE_DIR, LABEL_DIR, check_palette, read_dataset_info, read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -67,21 +68,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def validate_label(label: np.ndarray, num_classes: int, ignore_index: int | None, path: str | Path) -> None:
-    """Raise :class:`DataError` unless every value is a class id in [0, K) or the ignore label."""
-    valid = (label >= 0) & (label < num_classes)
-    if ignore_index is not None:
-        valid |= label == ignore_index
-    if valid.all():
-        return
-    bad = label[~valid]
-    values = np.unique(bad)
-    shown = ", ".join(str(v) for v in values[:10]) + (" ..." if len(values) > 10 else "")
-    ignore = "no ignore label is set" if ignore_index is None else f"the ignore label is {ignore_index}"
-    raise DataError(
-        f"{path}: label values [{shown}] ({bad.size} pixels) are outside [0, {num_classes}) and {ignore}. "
-        f"Fix: check num_classes (these values need at least {int(values.max()) + 1}), remap the ids, or pass "
-        "ignore_index=<value> if such pixels mean 'unlabelled'. Values are never clipped."
-    )
+    """Raise :class:`DataError` unless ``label`` meets the one label rule
+    (:func:`ca2sis_lib.contract.label_range_error`): class ids in [0, K) or the ignore label."""
+    message = label_range_error(label, num_classes, ignore_index)
+    if message:
+        raise DataError(f"{path}: {message}")
 
 
 def decode_color_label(rgb: np.ndarray, label_colors: Sequence[Sequence[int]], path: str | Path,
@@ -279,7 +270,7 @@ def read_label_colors(path: str | Path, num_classes: int) -> list[tuple[int, ...
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.data.check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ca2sis_lib.data.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a split (images/, labels/) or a dataset root with split sub-folders")
     parser.add_argument("--num-classes", type=int, help="K; default: from dataset.json")
     parser.add_argument("--ignore-index", type=int, help="label value meaning 'no class' (e.g. 255)")
