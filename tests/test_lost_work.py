@@ -238,7 +238,7 @@ def test_an_interrupted_run_s_files_are_its_own_and_a_link_is_removed_not_follow
     again = claim(tmp_path / "out", "tool")
     again.clear()
     assert sorted(p.name for p in again.path.iterdir()) == [MARKER] and outside.read_text() == "not the tool's"
-    with pytest.raises(NotOurFolder, match="made by 'tool', not by other"):
+    with pytest.raises(NotOurFolder, match="output folder of 'tool': other writes only into a folder of its own"):
         claim(tmp_path / "out", "other")
 
 
