@@ -220,18 +220,43 @@ def smoke_copy(path: Path, folder: Path) -> Path:
     return folder / path.name
 
 
-def run_all_and_wait(page, name: str, selector: str, port: int, token: str, deadline: Deadline) -> None:
+def run_all_and_wait(page, name: str, selector: str, port: int, token: str, deadline: Deadline,
+                     console: list[str]) -> None:
+    # widgetsnbextension 3.6 (ipywidgets 7) asks a new kernel which widgets it holds (ipywidgets 7 has no
+    # control comm, so it falls back to comm_info_request) and, once answered, re-renders every cell that
+    # shows a widget, and a view drawn before that is lost (its model_id is blanked). A person cannot press
+    # Run All before the answer; a script can, and the request then waits behind every cell. So the test
+    # runs the notebook once the front end has its answer, as a person would.
+    answered: list[bool] = []
+
+    def watch(socket) -> None:
+        socket.on("framereceived", lambda frame: answered.append(True)
+                  if isinstance(frame, str) and '"comm_info_reply"' in frame else None)
+
+    page.on("websocket", watch)
     page.goto(f"http://127.0.0.1:{port}/notebooks/{name}?token={token}", timeout=deadline.ms(60))
     page.wait_for_function("() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                            " && Jupyter.notebook.kernel.is_connected()", timeout=deadline.ms(120))
+    while not answered:
+        assert deadline.ms(1) > 0, f"{name}: the widget front end never heard from the kernel"
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(500)  # its re-render of the (empty) outputs is promise callbacks, done by then
     page.evaluate("() => Jupyter.notebook.execute_all_cells()")
     # wait for the whole notebook (its later cells drive the app too), or for an error
     page.wait_for_function("""() => document.querySelector('.output_error') || (Jupyter.notebook.kernel_busy === false
             && Jupyter.notebook.get_cells().every(c => c.cell_type !== 'code' || c.input_prompt_number !== '*')
             && document.querySelectorAll('.output_area').length > 3)""", timeout=deadline.ms(600))
+    try:  # the front end draws the widget view after the kernel sent its state
+        page.wait_for_selector(f"{selector} img.widget-image[src]", timeout=deadline.ms(60))
+    except Exception:  # noqa: BLE001 — said below, with the page's errors
+        pass
     errors = page.locator(".output_error").all_inner_texts()
     assert not errors, f"{name}: error output in the page:\n" + "\n".join(e[-1500:] for e in errors)
-    assert page.locator(f"{selector} img.widget-image").count() == 1, f"{name}: the app did not render"
+    assert page.locator(f"{selector} img.widget-image").count() == 1, (
+        f"{name}: the app did not render ({page.locator(selector).count()} app views, "
+        f"{page.locator('.widget-image').count()} widget images, {page.locator('.jupyter-widgets').count()} widgets; "
+        "outputs: " + " | ".join(t[:300] for t in page.locator(".output_subarea").all_inner_texts()[-12:]) + "; "
+        "console errors: " + " | ".join(console) + ")")
 
 
 def drive_inspector(page, deadline: Deadline) -> None:
@@ -257,8 +282,10 @@ def drive_inspector(page, deadline: Deadline) -> None:
         page.keyboard.press("Enter")
 
     status = page.locator(".ca2sis-inspector .widget-html").first
-    passes = re.search(r"forward passes: \d+", status.inner_text(timeout=deadline.ms(10)))[0]  # the notebook ran some
-    changes("query pixel", lambda: slider("pixel row y", 12))
+    changes("query pixel", lambda: slider("pixel row y", 12))  # the status line then counts the passes so far
+    passes = re.search(r"forward passes: \d+", status.inner_text(timeout=deadline.ms(10)))
+    assert passes, f"the status line does not count forward passes: {status.inner_text()!r}"
+    passes = passes[0]
     changes("layer", lambda: dropdown("layer", 1))
     changes("head", lambda: dropdown("head", 1))
     assert passes in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
@@ -301,7 +328,7 @@ def test_inspector_and_editor_in_colabs_widget_front_end(colab_session: ColabRun
                             and not front_end_noise(msg.text, msg.location.get("url", "")) else None)
                     page.on("pageerror", lambda error: console_errors.append(f"page error: {error}"))
                     try:
-                        run_all_and_wait(page, notebooks[key].name, selector, port, token, deadline)
+                        run_all_and_wait(page, notebooks[key].name, selector, port, token, deadline, console_errors)
                         drive(page, deadline)
                     finally:
                         page.screenshot(path=str(ARTEFACTS / f"colab_emulation_{key}.png"), timeout=deadline.ms(15))
