@@ -1,6 +1,7 @@
 """Does a refactor of the training code change the computation? Four seeded trainings, one digest each.
 
     python benchmarks/seeded_trainings.py [--json benchmarks/results/seeded_trainings.after.json]
+                                          [--compare benchmarks/results/seeded_trainings.before.json]
 
 Runs four short trainings through the library's own entry point (``ca2sis_lib.train.train``) on the
 toy faces, on the CPU, with one thread, and prints the SHA-256 of each run's final generator,
@@ -101,6 +102,7 @@ def cpu_flags() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write the digests to this file")
+    parser.add_argument("--compare", type=Path, help="a file written by --json: exit 1 unless every digest is equal")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -117,6 +119,12 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.compare:
+        before = json.loads(args.compare.read_text())
+        changed = [name for name in result["trainings"] if before["trainings"].get(name) != result["trainings"][name]]
+        print(f"compared with {args.compare}: " + (f"CHANGED {changed}" if changed else "all digests identical"))
+        if changed:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from ..losses import PerceptualLoss
 from ..masks import as_one_hot
 from .config import resolve_config
 from .run import Run, setup_run
-from .steps import discriminator_step, ema_decay_at, generator_step, update_ema
+from .schedule import ema_decay_at
+from .steps import discriminator_step, generator_step, update_ema
 
 GIB = 2**30
 

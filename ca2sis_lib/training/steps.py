@@ -2,7 +2,7 @@
 
     generator_step      L_G = λ_GAN·L_GAN + λ_FM·L_FM + λ_VGG·L_VGG (or λ_L1·L1) + λ_att·L_att, then Adam
                         (mapping stage: λ_GAN·L_GAN + λ_att·L_att + λ_code·L_code + λ_div·L_div)
-    update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ   (decay from ema_decay_at: optional warm-up)
+    update_ema          θ_EMA ← decay·θ_EMA + (1 − decay)·θ   (decay from schedule.ema_decay_at: optional warm-up)
     discriminator_step  L_D = hinge(D(real)) + hinge(−D(fake)), then Adam
 
 The generator and the discriminator see fake and real in one batch (``torch.cat([fake, real])``):
@@ -79,12 +79,6 @@ def generator_step(run: Run, real: Tensor, one_hot: Tensor, noise: Tensor) -> tu
     run.scaler.scale(losses["g_total"]).backward()
     run.scaler.step(run.opt_g)
     return fake, losses
-
-
-def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
-    """The EMA's decay at ``step``: ``decay``, or with warm-up ``min(decay, (1 + step) / (10 + step))``,
-    so that after a few hundred steps the average no longer holds a fifth of the random initialisation."""
-    return min(decay, (1 + step) / (10 + step)) if warmup else decay
 
 
 @torch.no_grad()
