@@ -51,8 +51,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             set_learning_rates(run, lr_factor(step, cfg))
             real = batch["image"].to(run.device, memory_format=run.layout)  # (B, 3, H, W) in [-1, 1]
             one_hot = as_one_hot(batch["label"].to(run.device), run.model_config.num_classes,
-                                 getattr(run.model_config, "ignore_index", None)).contiguous(memory_format=run.layout)
-            noise = torch.randn(real.shape[0], getattr(run.model_config, "noise_dim", 1), device=run.device)
+                                 run.model_config.ignore_index).contiguous(memory_format=run.layout)
+            noise = torch.randn(real.shape[0], run.generator.noise_dim, device=run.device)  # (B, noise_dim)
 
             fake, losses = generator_step(run, real, one_hot, noise)
             update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))

@@ -234,7 +234,7 @@ def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = build_generator(cfg.family, mcfg).to(device, memory_format=layout)
     discriminator = MultiscaleDiscriminator(mcfg.num_classes).to(device, memory_format=layout)
-    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size, getattr(mcfg, "ignore_index", None))
+    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size, mcfg.ignore_index)
 
     trainable = _trainable_parameters(cfg, generator, device)
     generator.requires_grad_(False)
