@@ -4,8 +4,9 @@ model's attention logits, and the mapping stage's code-distribution term L_code.
 
 The generator's objective in the paper recipe is
 
-    L_G = L_GAN + 10 · L_FM + 10 · L_VGG + 1 · L_att
-(docs/architecture.md#discriminator-and-training-losses)
+    L_G = L_GAN + 10 · L_FM + 10 · L_VGG + 1 · L_att                                        (10)
+(docs/architecture.md#discriminator-and-training-losses; its terms are added in
+:func:`ca2sis_lib.training.steps.reconstruction_losses`)
 
 VGG19 needs ImageNet weights. They are used when torchvision has them cached (or may download
 them, on Colab); otherwise ``PerceptualLoss`` says so once and the trainer falls back to an L1
@@ -50,7 +51,11 @@ def feature_matching_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) 
 
 def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: float = 0.0) -> Tensor:
     """L_att: head-averaged pre-softmax logits vs the nearest-resized one-hot mask
-    (docs/architecture.md#attention-loss-l_att).
+    (docs/architecture.md#attention-loss-l_att, (6)–(8)):
+
+        ℓ̄_k(p) = (1/H) Σ_h ℓ_h(p, k),   L⁽ˡ⁾ = (1/K) Σ_k (1/|P|) Σ_p BCE(ℓ̄_k(p), M_k(p))     (6)
+        L_att = (1/N) Σ_l L⁽ˡ⁾                                                          (7)
+        w_k = clip(N_k⁻ / N_k⁺, 1, w_max), weighting class k's positive pixels in BCE      (8)
 
     For each layer: BCE-with-logits per class (a mean over B·h·w), averaged over the K classes
     (background and absent classes included); then the mean over layers. Pixels that belong to no
@@ -63,20 +68,22 @@ def attention_loss(layer_logits: list[Tensor], mask: Tensor, pos_weight_max: flo
     """
     losses = []
     for logits in layer_logits:  # (B, heads, K, h, w)
-        mean_logits = logits.float().mean(dim=1)  # (B, K, h, w): average over heads
+        mean_logits = logits.float().mean(dim=1)  # (B, K, h, w): (6) ℓ̄_k(p), the average over heads
         target = resize_mask(mask, tuple(mean_logits.shape[-2:]))  # works for non-square maps too
         valid = target.sum(dim=1, keepdim=True) > 0  # (B, 1, h, w)
         pos_weight = None
         if pos_weight_max > 0:
             positives = (target * valid).sum(dim=(0, 2, 3))  # (K,)
             negatives = valid.sum() - positives
+            # (8) the class-balanced weight w_k = clip(N_k⁻ / N_k⁺, 1, w_max)
             pos_weight = (negatives / positives.clamp_min(1)).clamp(1.0, pos_weight_max)[:, None, None]  # (K, 1, 1)
+        # (6) BCE(ℓ̄_k(p), M_k(p)) = −[w_k·M·log σ(ℓ̄) + (1 − M)·log(1 − σ(ℓ̄))], w_k = 1 unless balanced
         bce = F.binary_cross_entropy_with_logits(mean_logits, target, reduction="none", pos_weight=pos_weight)
         if bool(valid.all()):
             losses.append(bce.mean())
         else:
             losses.append((bce * valid).sum() / (valid.sum() * bce.shape[1]).clamp_min(1))
-    return torch.stack(losses).mean()
+    return torch.stack(losses).mean()  # (7) L_att = (1/N) Σ_l L⁽ˡ⁾
 
 
 def principal_axes(codes: Tensor, count: int) -> tuple[Tensor, Tensor]:

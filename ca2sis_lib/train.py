@@ -31,9 +31,13 @@ from .data.preflight import DataError
 from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
 from .training.lock import RunLockedError
+from .training.processes import average_across_ranks
+from .training.records import append_csv, save_grid, truncate_log
 from .training.resume import ResumeError
-from .training.run import Run, append_csv, average_across_ranks, lr_factor, save_grid, setup_run, truncate_log
-from .training.steps import discriminator_step, ema_decay_at, generator_step, set_learning_rates, update_ema
+from .training.rng import step_seed
+from .training.run import Run, setup_run
+from .training.schedule import ema_decay_at, lr_factor
+from .training.steps import discriminator_step, generator_step, set_learning_rates, update_ema
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -43,12 +47,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         palette = getattr(run.dataset, "palette", None)  # the toy faces and folders with dataset.json have one
         start_time = time.time()
         for step, batch in zip(range(run.start_step, run.end_step), run.batches()):
-            torch.manual_seed(cfg.seed * 1_000_003 + step * 1009 + run.dist.rank)  # this step's noise, on this rank
+            torch.manual_seed(step_seed(cfg.seed, step, run.dist.rank))  # this step's noise, on this rank
             set_learning_rates(run, lr_factor(step, cfg))
             real = batch["image"].to(run.device, memory_format=run.layout)  # (B, 3, H, W) in [-1, 1]
             one_hot = as_one_hot(batch["label"].to(run.device), run.model_config.num_classes,
-                                 getattr(run.model_config, "ignore_index", None)).contiguous(memory_format=run.layout)
-            noise = torch.randn(real.shape[0], getattr(run.model_config, "noise_dim", 1), device=run.device)
+                                 run.model_config.ignore_index).contiguous(memory_format=run.layout)
+            noise = torch.randn(real.shape[0], run.generator.noise_dim, device=run.device)  # (B, noise_dim)
 
             fake, losses = generator_step(run, real, one_hot, noise)
             update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))

@@ -80,3 +80,18 @@ def test_a_cycle_would_be_found():
 def test_no_library_module_imports_the_notebook_helpers():
     importers = sorted(name for name, targets in import_graph().items() if "ca2sis_lib.notebook" in targets)
     assert importers == [], f"library modules importing ca2sis_lib.notebook: {importers}"
+
+
+def test_the_generator_interface_imports_no_concrete_model():
+    imported = import_graph()["ca2sis_lib.models.interface"]
+    assert not imported & {"ca2sis_lib.models.ca2sis", "ca2sis_lib.models.sean", "ca2sis_lib.models.spade"}
+
+
+def test_the_training_loop_reads_the_model_config_without_probing_it():
+    """Every setting the loop reads is a field or method every family has: no getattr/hasattr on a config."""
+    sources = [PACKAGE / "train.py", *(PACKAGE / "training").glob("*.py")]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr"):
+                probed = ast.unparse(node.args[0])
+                assert "config" not in probed and "mcfg" not in probed, f"{path.name}: {ast.unparse(node)}"

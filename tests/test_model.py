@@ -314,9 +314,10 @@ def _saved_bytes(fn) -> int:
 
 @pytest.mark.parametrize("rows", [2048, 7])  # one block, and many blocks with a ragged last one
 def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward(rows, monkeypatch):
-    from ca2sis_lib.models.blocks import FeedForward, _GEGLUFeedForward
+    from ca2sis_lib.models.blocks import FeedForward
+    from ca2sis_lib.models.memory_saving import BlockedGEGLUFeedForward
 
-    monkeypatch.setattr(_GEGLUFeedForward, "ROWS", rows)
+    monkeypatch.setattr(BlockedGEGLUFeedForward, "ROWS", rows)
     torch.manual_seed(0)
     ff = FeedForward(32, 4)
     x = torch.randn(2, 300, 32, requires_grad=True)
@@ -333,10 +334,10 @@ def test_lean_feed_forward_equals_the_plain_path_and_keeps_less_for_backward(row
     width = x.numel() * 4  # bytes of one (2, 300, 32) float tensor
     assert saved[0] <= saved[1] - 2 * 4 * width + width // 2
     # exact gradients (float64) of the fused function, both biases included, over ragged blocks
-    monkeypatch.setattr(_GEGLUFeedForward, "ROWS", 4)
+    monkeypatch.setattr(BlockedGEGLUFeedForward, "ROWS", 4)
     tensors = [torch.randn(*shape, dtype=torch.float64, requires_grad=True)
                for shape in ((3, 5, 6), (16, 6), (16,), (6, 8), (6,))]  # x, w_in, b_in, w_out, b_out
-    assert torch.autograd.gradcheck(_GEGLUFeedForward.apply, tensors)
+    assert torch.autograd.gradcheck(BlockedGEGLUFeedForward.apply, tensors)
     # without gradients (inference) the plain modules run: same output
     with torch.no_grad():
         ff.lean = True
@@ -360,3 +361,14 @@ def test_lean_feed_forward_under_bf16_autocast():
         grads.append((y.detach().float(), x.grad.clone(), ff.net[2].weight.grad.clone()))
     for lean_value, plain_value in zip(*grads):
         assert torch.allclose(lean_value, plain_value, rtol=2e-2, atol=2e-2)
+
+
+def test_each_family_says_whether_it_attends_and_how_wide_its_noise_is():
+    from ca2sis_lib.models.interface import is_cross_attention
+    from ca2sis_lib.models.sean import SEANConfig, SEANGenerator
+    from ca2sis_lib.models.spade import SPADEConfig, SPADEGenerator
+
+    ca2sis = CA2SIS(CA2SISConfig.tiny())
+    assert is_cross_attention(ca2sis) and ca2sis.noise_dim == ca2sis.config.noise_dim == 16
+    for baseline in (SEANGenerator(SEANConfig.tiny()), SPADEGenerator(SPADEConfig.tiny())):
+        assert not is_cross_attention(baseline) and baseline.noise_dim == 0  # no mapping network: no noise

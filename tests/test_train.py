@@ -326,3 +326,14 @@ def test_no_perceptual_loss_is_loaded_or_announced_when_its_weight_is_zero(recwa
 
     assert make_perceptual_loss(lambda_vgg=0.0) is None
     assert not [w for w in recwarn if "VGG" in str(w.message)], "λ_VGG = 0 uses no VGG loss: nothing to warn about"
+
+
+def test_each_stage_has_its_own_generator_loss_and_none_branches_on_the_stage():
+    import inspect
+
+    from ca2sis_lib.training.stage import STAGES
+
+    assert set(steps_module.GENERATOR_LOSSES) == set(STAGES)
+    for loss in steps_module.GENERATOR_LOSSES.values():
+        assert "stage" not in inspect.getsource(loss).split('"""')[-1]  # the body: chosen once, not branched inside
+    assert "g_fm" not in inspect.getsource(steps_module.mapping_losses)  # the paper's L_G terms live in one place

@@ -382,3 +382,17 @@ def test_inspector_app_widgets_drive_the_inspector(model, samples, tmp_path):
     assert (tmp_path / "view.png").read_bytes().startswith(PNG_SIGNATURE)
     assert "saved" in app.status.value
     assert app.export("view.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_one_picture_conversion_serves_both_grids(batch):
+    """image_grid (by columns) and plot_image_rows (by rows) draw through one as_picture: the same arrays."""
+    from ca2sis_lib.data.toy import TOY_PALETTE
+
+    image, labels = batch
+    by_rows = drawn_pictures(viz.plot_image_rows({"mask": labels[:1], "image": image[:1]}, palette=TOY_PALETTE))
+    by_columns = drawn_pictures(viz.image_grid([[viz.as_picture(labels[0], TOY_PALETTE)], [image[0]]]))
+    assert all(np.array_equal(a, b) for a, b in zip(by_rows, by_columns))
+    assert np.array_equal(viz.as_picture(labels[0].numpy(), TOY_PALETTE), viz.colour_labels(labels[0], TOY_PALETTE))
+    with pytest.raises(ValueError, match="integer class ids"):
+        viz.as_picture(labels[0].numpy().astype(float), TOY_PALETTE)
+    assert not hasattr(viz, "picture")  # the old second conversion is gone

@@ -102,6 +102,9 @@ class CrossAttention(_Projections):
         q = self.split_heads(self.to_q(x))  # (B, h, HW, d)
         k = self.split_heads(self.to_k(styles))  # (B, h, K, d)
         v = self.split_heads(self.to_v(styles))  # (B, h, K, d)
+        # (4) ℓ(p, k) = q_p · k_k / √d   (docs/architecture.md#class-adaptive-cross-attention)
         logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, h, HW, K), pre-softmax
-        out = logits.softmax(dim=-1) @ v  # softmax over the K class tokens
+        # (5) A(p, k) = exp ℓ(p, k) / Σ_k' exp ℓ(p, k'), out_p = Σ_k A(p, k) v_k: the softmax runs over
+        #     the K classes, not the pixels (W_O is applied by the caller, to_out)
+        out = logits.softmax(dim=-1) @ v  # (B, h, HW, d)
         return self.merge_heads(out), logits

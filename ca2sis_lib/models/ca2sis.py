@@ -98,6 +98,11 @@ class CA2SIS(GeneratorMixin, nn.Module):
             config.mapping_shared_layers, config.mapping_head_layers,
         )
 
+    @property
+    def noise_dim(self) -> int:
+        """Width of the noise z (B, noise_dim) the mapping network reads."""
+        return self.config.noise_dim
+
     # -- the parts (every editing operation composes these; each checks its inputs, see contract.py) ---
     def encode_style(self, image: Tensor, mask: Tensor) -> Tensor:
         """image (B, 3, H, W) in [-1, 1], labels or one-hot mask -> styles (B, K, style_code_dim)."""

@@ -25,6 +25,11 @@ class GeneratorMixin:
     config: Any
     counted_parts: ClassVar[dict[str, str]] = {}  # name in parameter_counts() -> attribute holding that part
 
+    @property
+    def noise_dim(self) -> int:
+        """Width of the noise z (B, noise_dim) the model's mapping network reads; 0: it has none (the SPADE family)."""
+        return 0
+
     def prepare_mask(self, mask: Tensor, exclusive: bool = True) -> Tensor:
         """Integer labels (B, H, W) or one-hot (B, K, H, W) of the model's size -> validated float
         one-hot on the model's device and dtype (``exclusive=False``: a hand-composed 0/1 mask whose

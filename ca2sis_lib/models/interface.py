@@ -10,8 +10,9 @@ answer the same four questions, so a tool written against :class:`SemanticGenera
     decode(layout, styles)  -> an output whose ``.image`` is (B, 3, H, W) in [-1, 1]
 
 Where they differ is the *layout* that ``decode`` takes: CA²-SIS takes shape tokens (B, K', L)
-from ``embed_mask``, the SPADE family the one-hot mask itself. :func:`is_cross_attention` is the
-one place that tells them apart.
+from ``embed_mask``, the SPADE family the one-hot mask itself: CA²-SIS also answers the
+:class:`TokenLayoutGenerator` protocol, and :func:`is_cross_attention` is the one place that tells
+them apart (by that protocol, so this interface imports no concrete model).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
-
-from .ca2sis import CA2SIS
 
 
 @runtime_checkable
@@ -35,9 +34,16 @@ class SemanticGenerator(Protocol):
     def decode(self, layout: Tensor, styles: Tensor) -> Any: ...
 
 
+@runtime_checkable
+class TokenLayoutGenerator(SemanticGenerator, Protocol):
+    """A generator whose layout is shape tokens: CA²-SIS, which decodes with cross-attention over classes."""
+
+    def embed_mask(self, mask: Tensor) -> Tensor: ...
+
+
 def is_cross_attention(model: nn.Module) -> bool:
     """True for CA²-SIS (layout = mask tokens, attention maps, L_att), False for the SPADE family."""
-    return isinstance(model, CA2SIS)
+    return isinstance(model, TokenLayoutGenerator)
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -98,6 +98,7 @@ class SEANNorm(SPADE):
         gamma_o, beta_o = self.mask_modulation(mask)
         gamma_s, beta_s = self.style_modulation(mask, styles)
         w_gamma, w_beta = self.blend_weights()
+        # (12) γ = σ(a_γ)·γ_s + (1 − σ(a_γ))·γ_o, β likewise   (docs/architecture.md#the-sean-blend)
         return w_gamma * gamma_s + (1 - w_gamma) * gamma_o, w_beta * beta_s + (1 - w_beta) * beta_o
 
     def normalize(self, x: Tensor) -> Tensor:

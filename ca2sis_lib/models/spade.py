@@ -67,7 +67,7 @@ class ModulationMaps:
 
 
 class SPADE(nn.Module):
-    """SPADE(x, M) = BN(x)·(1 + γ(M)) + β(M), docs/architecture.md#spade-de-normalisation.
+    """SPADE(x, M) = BN(x)·(1 + γ(M)) + β(M), docs/architecture.md#spade-de-normalisation (11).
 
     BN is a parameter-free BatchNorm2d (affine=False); M is resized to x (nearest); γ and β come
     from a shared Conv3×3(K → hidden)+ReLU followed by two Conv3×3(hidden → C).
@@ -102,6 +102,7 @@ class SPADE(nn.Module):
         gamma, beta = self.modulation(resize_mask(mask, tuple(x.shape[-2:])), styles)
         if self.record:
             self.recorded = ModulationMaps.from_modulation(gamma, beta)
+        # (11) SPADE(x, M) = (x − μ(x)) / σ(x) ⊙ (1 + γ(M)) + β(M)   (docs/architecture.md#spade-de-normalisation)
         return normalized * (1 + gamma) + beta
 
 

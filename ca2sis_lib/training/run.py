@@ -1,4 +1,4 @@
-"""A training run, set up once: devices, models, optimisers, EMA, data, resume, and its records.
+"""A training run, set up once: devices, models, optimisers, EMA, data, resume, checkpoints, the mapping stage.
 
 Everything a step does is a function of (seed, step, rank) and of the saved state — the batch
 (:class:`~ca2sis_lib.training.data.StepBatchSampler`), each item's augmentation (drawn from its own
@@ -13,99 +13,34 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
-import os
-import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
-import torch.distributed as torch_dist
 import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint_io import load_checkpoint, remove_partial_writes, require_keys, require_same_config, save_atomic
 from ..losses import PerceptualLoss, make_perceptual_loss, principal_axes
-from ..masks import classes_present, colour_labels
+from ..masks import classes_present
 from ..models.discriminator import MultiscaleDiscriminator
 from ..models.factory import MAPPING_PREFIX, build_generator, split_mapping
 from .config import TrainConfig
 from .data import StepBatchSampler, StepItems, build_dataset, data_files
 from .lock import RunLock
+from .processes import Dist, setup_distributed
 from .resume import check_resume, check_same_data, first_part, next_part
+from .rng import rng_state, set_rng_state
 from .stage import GeneratorStep
-
-
-# -- processes -----------------------------------------------------------------------------------
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device_type: str) -> Dist:
-    """One process (plain ``python``), or one of ``torchrun``'s (RANK / WORLD_SIZE in the environment)."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return Dist()
-    torch_dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Dist(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def average_across_ranks(values: dict[str, float], dist: Dist, device: torch.device) -> dict[str, float]:
-    if not dist.enabled:
-        return values
-    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
-    torch_dist.all_reduce(t)
-    return dict(zip(values, (t / dist.world).tolist()))
-
-
-# -- random-number state, saved in every checkpoint -------------------------------------------------
-def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
-    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
 
 TRAINING_STATE = ("step", "model_config", "train_config", "generator", "discriminator", "opt_g", "opt_d", "scaler",
                   "rng")  # what Run.save writes and Run.resume reads
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """1 until ``decay_start``, then linearly down to 0 at ``steps`` (the authors' schedule)."""
-    if cfg.decay_start is None or step < cfg.decay_start:
-        return 1.0
-    return max(0.0, (cfg.steps - step) / max(1, cfg.steps - cfg.decay_start))
 
-
-# -- the run ---------------------------------------------------------------------------------------
 class RealCodes(NamedTuple):
     """L_code's reference (mapping stage): real training images' style codes and their principal axes."""
     codes: Tensor  # (N, K, D), zero where a class is absent
@@ -299,7 +234,7 @@ def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = build_generator(cfg.family, mcfg).to(device, memory_format=layout)
     discriminator = MultiscaleDiscriminator(mcfg.num_classes).to(device, memory_format=layout)
-    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size, getattr(mcfg, "ignore_index", None))
+    dataset = build_dataset(cfg, mcfg.num_classes, mcfg.image_size, mcfg.ignore_index)
 
     trainable = _trainable_parameters(cfg, generator, device)
     generator.requires_grad_(False)
@@ -331,45 +266,3 @@ def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"), g_step=g_step, g_model=g_model,
         d_model=d_model, perceptual=perceptual, l1_weight=l1_weight, dataset=dataset, real_codes=real_codes,
     )
-
-
-# -- records ---------------------------------------------------------------------------------------
-def append_csv(path: Path, row: dict[str, float]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-LOG_HEADER_START = "step,"  # every log.csv this trainer writes starts so
-
-
-def truncate_log(path: Path, last_step: int) -> None:
-    """Drop the rows logged after step ``last_step``, where a run (re)starts: after its checkpoint's step
-    they will be logged again, and at step 0 (a killed attempt that saved no checkpoint) the whole
-    log goes, header included, so the new run writes its own. A row cut off by a kill (no line end)
-    is dropped too. A log.csv this trainer did not write is refused, untouched."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    if lines and not lines[0].startswith(LOG_HEADER_START):
-        raise FileExistsError(f"{path} was not written by a training run (its first line is {lines[0].strip()[:60]!r}) "
-                              "and the run would append to it; move it away or choose another --out (out_dir)")
-    kept = [row for row in lines[1:] if row.endswith("\n") and int(row.split(",", 1)[0]) <= last_step]
-    if not kept and last_step == 0:
-        path.unlink()
-        return
-    path.write_text("".join(lines[:1] + kept))
-
-
-def save_grid(path: Path, label: Tensor, real: Tensor, fake: Tensor, palette: Any) -> None:
-    """Rows of label colours, real images and generated images (first four of the batch) as a PNG."""
-    from torchvision.utils import save_image
-
-    n = min(4, len(real))
-    labels = torch.from_numpy(colour_labels(label[:n], palette)).movedim(-1, -3).float() / 127.5 - 1
-    rows = torch.cat([labels, real[:n].cpu().float(), fake[:n].detach().cpu().float()])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image((rows + 1) / 2, path, nrow=n)

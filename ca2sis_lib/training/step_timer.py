@@ -30,7 +30,8 @@ from ..losses import PerceptualLoss
 from ..masks import as_one_hot
 from .config import resolve_config
 from .run import Run, setup_run
-from .steps import discriminator_step, ema_decay_at, generator_step, update_ema
+from .schedule import ema_decay_at
+from .steps import discriminator_step, generator_step, update_ema
 
 GIB = 2**30
 
@@ -50,7 +51,7 @@ def synthetic_batch(run: Run, batch: int, seed: int = 0) -> tuple[Tensor, Tensor
     g = torch.Generator().manual_seed(seed)
     real = torch.rand(batch, 3, mcfg.image_size, mcfg.image_size, generator=g) * 2 - 1
     labels = blocky_labels(batch, mcfg.num_classes, mcfg.image_size, seed=seed)
-    one_hot = as_one_hot(labels, mcfg.num_classes, getattr(mcfg, "ignore_index", None))
+    one_hot = as_one_hot(labels, mcfg.num_classes, mcfg.ignore_index)
     return (real.to(run.device, memory_format=run.layout),
             one_hot.to(run.device).contiguous(memory_format=run.layout))
 
@@ -104,7 +105,7 @@ class TrainingStep:
 
     def __init__(self, run: Run, real: Tensor, one_hot: Tensor, step: int = 0) -> None:
         self.run, self.real, self.one_hot, self.step = run, real, one_hot, step
-        noise_dim = getattr(run.model_config, "noise_dim", 1)
+        noise_dim = run.generator.noise_dim
         self.noise = torch.randn(len(real), noise_dim, generator=torch.Generator().manual_seed(step)).to(run.device)
 
     @property

@@ -8,8 +8,8 @@
     build_editor(model, samples, class_names, palette)      # style and shape editing, interactive
 
 Modules: ``record`` (capturing maps), ``agreement`` (IoU, AUROC, AP, tables), ``figures`` (matplotlib),
-``grids`` (rows of images and masks), ``panels`` (a grid of pictures, a map with its colour bar, a class
-legend), ``training`` (a run's curves and samples), ``inspector`` and
+``panels`` (pictures, grids of them by column or by row, a map with its colour bar, a class legend),
+``training`` (a run's curves and samples), ``inspector`` and
 ``editor`` (ipywidgets, imported only when an app is built).
 """
 
@@ -34,9 +34,8 @@ from .figures import (
     save_figure,
     to_rgb,
 )
-from .grids import picture, plot_image_rows
 from .inspector import AttentionInspector, InspectorApp, InspectorState, build_inspector
-from .panels import as_picture, class_legend, draw_map, image_grid
+from .panels import as_picture, class_legend, draw_map, image_grid, plot_image_rows
 from .record import AttentionRecording, default_palette, record_attention, self_attention_maps
 from .training import plot_training_log, plot_training_progress, read_training_log
 
@@ -66,7 +65,6 @@ __all__ = [
     "iou",
     "layer_at_resolution",
     "new_figure",
-    "picture",
     "plot_agreement",
     "plot_agreement_by_resolution",
     "plot_attention_vs_modulation",
