@@ -78,7 +78,7 @@ def begin(run: Run) -> None:
     if run.dist.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
         truncate_log(run.out_dir / "log.csv", run.start_step)  # first: a foreign log.csv stops the run here
-        run.write_record()  # config.yaml: the settings and what each part of the run ran with
+        run.write_config_yaml()  # config.yaml: the settings and what each part of the run ran with
     run.bar = tqdm(total=run.end_step - run.start_step, disable=not (run.cfg.progress and run.dist.is_main),
                    desc="train")
 

@@ -35,6 +35,7 @@ from test_inspector_browser import (
     CHROMIUM_ARGS,
     PNG_DIGEST_JS,
     Deadline,
+    InspectorControls,
     browser_or_skip,
     free_port,
     spawn,
@@ -260,35 +261,14 @@ def run_all_and_wait(page, name: str, selector: str, port: int, token: str, dead
 
 
 def drive_inspector(page, deadline: Deadline) -> None:
-    image = page.locator(".ca2sis-inspector img.widget-image")
-    image.scroll_into_view_if_needed(timeout=deadline.ms(10))
-
-    def changes(what: str, action) -> None:
-        before_src, before_png = image.get_attribute("src"), image.evaluate(PNG_DIGEST_JS)
-        action()
-        page.wait_for_function("(old) => document.querySelector('.ca2sis-inspector img.widget-image').src !== old",
-                               arg=before_src, timeout=deadline.ms(60))
-        assert image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {what} did not change the picture"
-
-    def dropdown(label: str, index: int) -> None:
-        page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select").select_option(
-            index=index, timeout=deadline.ms(10))
-
-    def slider(label: str, value: int) -> None:
-        readout = page.locator(f".ca2sis-inspector .widget-slider:has(label:text-is('{label}')) .widget-readout")
-        readout.click(timeout=deadline.ms(10))
-        page.keyboard.press("Control+A")
-        page.keyboard.type(str(value))
-        page.keyboard.press("Enter")
-
-    status = page.locator(".ca2sis-inspector .widget-html").first
-    changes("query pixel", lambda: slider("pixel row y", 12))  # the status line then counts the passes so far
-    passes = re.search(r"forward passes: \d+", status.inner_text(timeout=deadline.ms(10)))
-    assert passes, f"the status line does not count forward passes: {status.inner_text()!r}"
-    passes = passes[0]
-    changes("layer", lambda: dropdown("layer", 1))
-    changes("head", lambda: dropdown("head", 1))
-    assert passes in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
+    controls = InspectorControls(page, deadline)
+    controls.image.scroll_into_view_if_needed(timeout=deadline.ms(10))
+    controls.changes("query pixel", lambda: controls.slider("pixel row y", 12))  # the status then counts passes
+    passes = re.search(r"forward passes: \d+", controls.status())
+    assert passes, f"the status line does not count forward passes: {controls.status()!r}"
+    controls.changes("layer", lambda: controls.dropdown("layer", 1))
+    controls.changes("head", lambda: controls.dropdown("head", 1))
+    assert passes[0] in controls.status(), "a control change ran the model"
 
 
 def drive_editor(page, deadline: Deadline) -> None:

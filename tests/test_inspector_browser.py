@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,38 @@ PNG_DIGEST_JS = """async (img) => {
     for (const b of bytes) h = (h * 31 + b) >>> 0;
     return [bytes.length, h];
 }"""
+
+
+class InspectorControls:
+    """The inspector's controls as a student uses them, in any front end that draws ipywidgets: pick a
+    dropdown option, type a slider value, and check that a change redraws the picture."""
+
+    def __init__(self, page, deadline: Deadline, image: str = ".ca2sis-inspector img.widget-image") -> None:
+        self.page, self.deadline, self.selector = page, deadline, image
+        self.image = page.locator(image)
+
+    def changes(self, what: str, action: Callable[[], None], wait_s: float = 60) -> None:
+        """Run ``action`` and wait until the picture is a different one."""
+        before_src, before_png = self.image.get_attribute("src"), self.image.evaluate(PNG_DIGEST_JS)
+        action()
+        self.page.wait_for_function("([sel, old]) => document.querySelector(sel).src !== old",
+                                    arg=[self.selector, before_src], timeout=self.deadline.ms(wait_s))
+        assert self.image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {what} did not change the picture"
+
+    def dropdown(self, label: str, index: int) -> None:
+        self.page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select").select_option(
+            index=index, timeout=self.deadline.ms(10))
+
+    def slider(self, label: str, value: int) -> None:
+        readout = self.page.locator(f".ca2sis-inspector .widget-slider:has(label:text-is('{label}')) .widget-readout")
+        readout.click(timeout=self.deadline.ms(10))
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(str(value))
+        self.page.keyboard.press("Enter")
+
+    def status(self) -> str:
+        """The status line: forward passes so far, or the last export's message."""
+        return self.page.locator(".ca2sis-inspector .widget-html").first.inner_text(timeout=self.deadline.ms(10))
 
 
 def chromium_path() -> str | None:
@@ -215,17 +248,7 @@ def drive(page, port: int, token: str, deadline: Deadline) -> None:
     if image.count() == 0:
         pytest.fail("the notebook cell failed:\n" + "\n".join(page.locator(".jp-OutputArea").all_inner_texts()))
     image.scroll_into_view_if_needed(timeout=deadline.ms(10))
-
-    def select(label: str, index: int) -> None:
-        """Pick option ``index`` of the inspector dropdown described as ``label``; wait for the redraw."""
-        before_src, before_png = image.get_attribute("src"), image.evaluate(PNG_DIGEST_JS)
-        dropdown = page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select")
-        dropdown.select_option(index=index, timeout=deadline.ms(10))
-        page.wait_for_function("(old) => document.querySelector('.ca2sis-inspector img').src !== old",
-                               arg=before_src, timeout=deadline.ms(30))
-        assert image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {label} did not change the picture"
-
-    select("layer", 1)
-    select("class", 5)
-    status = page.locator(".ca2sis-inspector .widget-html").first
-    assert "forward passes: 1" in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
+    controls = InspectorControls(page, deadline, ".ca2sis-inspector img")
+    controls.changes("layer", lambda: controls.dropdown("layer", 1), wait_s=30)
+    controls.changes("class", lambda: controls.dropdown("class", 5), wait_s=30)
+    assert "forward passes: 1" in controls.status(), "a control change ran the model"

@@ -21,8 +21,8 @@ import pytest
 from conftest import load_script, perturbed_tiny_ca2sis
 from test_inspector_browser import (
     CHROMIUM_ARGS,
-    PNG_DIGEST_JS,
     Deadline,
+    InspectorControls,
     browser_or_skip,
     free_port,
     spawn,
@@ -166,34 +166,15 @@ def drive(page, port: int, deadline: Deadline) -> None:
     page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=deadline.ms(60))
     page.wait_for_function("""() => document.querySelector('.ca2sis-inspector img.widget-image[src]')
         || /Traceback|Error/.test(document.body.innerText)""", timeout=deadline.ms(240))
-    image = page.locator(".ca2sis-inspector img")
-    if image.count() == 0:
+    if page.locator(".ca2sis-inspector img").count() == 0:
         pytest.fail("the app failed to start:\n" + page.inner_text("body")[-3000:])
     assert "build_lecture_app" not in page.inner_text("body"), "the app shows its code"
 
-    def changed(what: str, action) -> None:
-        before_src, before_png = image.get_attribute("src"), image.evaluate(PNG_DIGEST_JS)
-        action()
-        page.wait_for_function("(old) => document.querySelector('.ca2sis-inspector img').src !== old",
-                               arg=before_src, timeout=deadline.ms(30))
-        assert image.evaluate(PNG_DIGEST_JS) != before_png, f"changing the {what} did not change the picture"
-
-    def dropdown(label: str, index: int) -> None:
-        page.locator(f".ca2sis-inspector .widget-dropdown:has(label:text-is('{label}')) select").select_option(
-            index=index, timeout=deadline.ms(10))
-
-    def slider(label: str, value: int) -> None:
-        readout = page.locator(f".ca2sis-inspector .widget-slider:has(label:text-is('{label}')) .widget-readout")
-        readout.click(timeout=deadline.ms(10))
-        page.keyboard.press("Control+A")
-        page.keyboard.type(str(value))
-        page.keyboard.press("Enter")
-
-    changed("layer", lambda: dropdown("layer", 1))
-    changed("class", lambda: dropdown("class", 5))
-    changed("pixel", lambda: slider("pixel row y", 12))
-    status = page.locator(".ca2sis-inspector .widget-html").first
-    assert "forward passes: 1" in status.inner_text(timeout=deadline.ms(10)), "a control change ran the model"
+    controls = InspectorControls(page, deadline, ".ca2sis-inspector img")
+    controls.changes("layer", lambda: controls.dropdown("layer", 1), wait_s=30)
+    controls.changes("class", lambda: controls.dropdown("class", 5), wait_s=30)
+    controls.changes("pixel", lambda: controls.slider("pixel row y", 12), wait_s=30)
+    assert "forward passes: 1" in controls.status(), "a control change ran the model"
     page.get_by_role("tab", name="style & shape editor").click(timeout=deadline.ms(10))
     editor_image = page.locator(".ca2sis-editor img.widget-image")
     editor_image.wait_for(state="visible", timeout=deadline.ms(30))

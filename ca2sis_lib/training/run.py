@@ -134,9 +134,9 @@ class Run:
             "rng": rng_state(), "world_size": self.dist.world, "parts": self.parts,
             "perceptual": self.perceptual_kind, "data_files": data_files(self.dataset),
         }, self.checkpoint_path)
-        self.write_record()
+        self.write_config_yaml()
 
-    def write_record(self) -> None:
+    def write_config_yaml(self) -> None:
         """config.yaml: the settings now, the model config, and what each part of the run ran with."""
         record = {"train": self.cfg.to_dict(), "model": self.model_config.to_dict(), "family": self.cfg.family,
                   "parts": self.parts}

@@ -173,7 +173,9 @@ class PeakMemory:
         if peak is None:
             scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
             peak, how = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, "peak RSS of the process"
-        return {"peak_gib": peak / GIB, "base_gib": self.base / GIB, "measure": how}
+        # Linux counts resident pages per thread and folds them in lazily, so VmHWM can read a few pages
+        # under the VmRSS read at reset; the peak since then is at least what was resident then
+        return {"peak_gib": max(peak, self.base) / GIB, "base_gib": self.base / GIB, "measure": how}
 
 
 def free_memory(device: torch.device) -> None:
