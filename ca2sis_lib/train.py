@@ -32,10 +32,10 @@ from .masks import as_one_hot
 from .training.config import PRESETS, TrainConfig, parse_overrides, resolve_config
 from .training.lock import RunLockedError
 from .training.processes import average_across_ranks
-from .training.records import append_csv, save_grid, truncate_log
 from .training.resume import ResumeError
 from .training.rng import step_seed
 from .training.run import Run, setup_run
+from .training.run_log import append_csv, save_grid, truncate_log
 from .training.schedule import ema_decay_at, lr_factor
 from .training.steps import discriminator_step, generator_step, set_learning_rates, update_ema
 

@@ -20,8 +20,8 @@ from ca2sis_lib.checkpoint_io import load_checkpoint, tensor_digest
 from ca2sis_lib.train import train
 from ca2sis_lib.training.config import resolve_config
 from ca2sis_lib.training.data import StepItems, item_generator
-from ca2sis_lib.training.records import truncate_log
 from ca2sis_lib.training.resume import ResumeError
+from ca2sis_lib.training.run_log import truncate_log
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 12  # the tiny model's classes, as write_folder_dataset writes them

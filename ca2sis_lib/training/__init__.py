@@ -10,7 +10,7 @@
     processes.py  one process or many (torchrun, DDP): ranks, and losses averaged over them
     rng.py        each step's seed, and the random-number state saved in every checkpoint
     schedule.py   what changes with the step: the learning-rate factor, the EMA's decay
-    records.py    what a run writes as it goes: log.csv and sample grids
+    run_log.py    what a run writes as it goes: log.csv and sample grids
     lock.py       one run per folder: the run folder's lock
     resume.py     which settings may change on resume, and the record of each part of a run
     steps.py      one step in named parts: generator update, EMA update, discriminator update
