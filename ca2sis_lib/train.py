@@ -58,7 +58,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             update_ema(run.ema, run.generator, ema_decay_at(step, cfg.ema_decay, cfg.ema_warmup))
             losses["d_hinge"] = discriminator_step(run, real, one_hot, noise, fake)
 
-            record(run, step, losses)
+            log_losses(run, step, losses)
             if run.dist.is_main and palette is not None and _due(step, cfg.sample_every, run.end_step):
                 save_grid(run.out_dir / "samples" / f"step_{step + 1:07d}.png", batch["label"], real, fake, palette)
             if _due(step, cfg.checkpoint_every, run.end_step):
@@ -83,7 +83,7 @@ def begin(run: Run) -> None:
                    desc="train")
 
 
-def record(run: Run, step: int, losses: dict[str, torch.Tensor]) -> None:
+def log_losses(run: Run, step: int, losses: dict[str, torch.Tensor]) -> None:
     """Average the losses over processes, stop on a non-finite one, log every ``log_every`` steps."""
     values = average_across_ranks({k: float(v.detach()) for k, v in losses.items()}, run.dist, run.device)
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}

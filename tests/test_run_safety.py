@@ -55,6 +55,19 @@ def test_config_file_must_be_a_mapping_and_the_cli_exits_2(tmp_path, capsys):
     assert "steps=0 must be" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def test_a_config_yaml_the_run_did_not_write_is_never_overwritten(tmp_path, capsys):
+    """A run writes its resolved settings to out_dir/config.yaml: a user's own config kept in the output
+    folder (and passed as --config) is refused untouched, and nothing else is written there."""
+    folder = tmp_path / "my_run"
+    folder.mkdir()
+    mine = folder / "config.yaml"
+    mine.write_text("# my settings, with my comments\nsteps: 3\ntoy_samples: 4\n")
+    assert train_module.main(["--preset", "smoke", "--config", str(mine), "--out", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "was not written by a training run" in err and "choose another --out" in err, err
+    assert mine.read_text().startswith("# my settings") and sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
+
+
 def _kill_while_holding(folder) -> int:
     code = (f"import os, sys; from ca2sis_lib.training.lock import RunLock; lock = RunLock({str(folder)!r}).acquire(); "
             "print(os.getpid(), flush=True); sys.stdin.read()")

@@ -220,11 +220,36 @@ def setup_run(cfg: TrainConfig) -> Run:
 
 
 def take_run_folder(out_dir: Path) -> RunLock:
-    """Lock the run folder (or stop: another run holds it) and delete leftovers of interrupted saves."""
+    """Lock the run folder (or stop: another run holds it, or it holds a config.yaml a run did not write)
+    and delete leftovers of interrupted saves."""
     lock = RunLock(out_dir).acquire()
+    try:
+        refuse_foreign_config(out_dir / "config.yaml")
+    except FileExistsError:
+        lock.release()
+        raise
     for path in remove_partial_writes(out_dir, "checkpoint.pt", older_than=lock.acquired_at):
         print(f"note: removed {path.name}, a checkpoint write that an earlier run did not finish", file=sys.stderr)
     return lock
+
+
+RUN_CONFIG_SECTIONS = ("train", "model", "family")  # what Run.write_config_yaml writes, at the top level
+
+
+def refuse_foreign_config(path: Path) -> None:
+    """A run writes its resolved settings to ``out_dir/config.yaml``: refuse, untouched, one it did not
+    write (a user's own config kept in the output folder, say), which the run would overwrite."""
+    if not path.is_file():
+        return
+    try:
+        written = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        written = None
+    if not (isinstance(written, dict) and all(key in written for key in RUN_CONFIG_SECTIONS)):
+        raise FileExistsError(
+            f"{path} was not written by a training run (a run's has the sections {', '.join(RUN_CONFIG_SECTIONS)}) "
+            "and the run would overwrite it with its resolved settings; move it away (a --config file may live "
+            "anywhere) or choose another --out (out_dir)")
 
 
 def _build_run(cfg: TrainConfig, dist: Dist, device: torch.device) -> Run:
