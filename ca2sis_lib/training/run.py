@@ -40,7 +40,6 @@ TRAINING_STATE = ("step", "model_config", "train_config", "generator", "discrimi
                   "rng")  # what Run.save writes and Run.resume reads
 
 
-
 class RealCodes(NamedTuple):
     """L_code's reference (mapping stage): real training images' style codes and their principal axes."""
     codes: Tensor  # (N, K, D), zero where a class is absent

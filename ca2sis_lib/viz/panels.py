@@ -67,7 +67,7 @@ def image_grid(columns: Mapping[str, Sequence[Any]] | Sequence[Sequence[Any]], r
     return fig
 
 
-def image_or_labels(values: Tensor, palette: Palette | None) -> np.ndarray:
+def _row_picture(values: Tensor, palette: Palette | None) -> np.ndarray:
     """One picture of a row of :func:`plot_image_rows`: an image (3, H, W) in [-1, 1], or a label map
     (H, W) of class ids, which needs the palette (refused otherwise: a mask is never drawn in grey)."""
     if values.dim() == 2 and palette is None:
@@ -85,7 +85,7 @@ def plot_image_rows(rows: Mapping[str, Tensor], title: str = "", n: int | None =
     fig, axes = new_figure(len(rows), n, panel=panel)
     for i, (row_title, batch) in enumerate(rows.items()):
         for j in range(n):
-            axes[i, j].imshow(image_or_labels(batch[j], palette))
+            axes[i, j].imshow(_row_picture(batch[j], palette))
             clean(axes[i, j], column_titles[j] if column_titles is not None and i == 0 else None)
         axes[i, 0].set_ylabel(row_title, fontsize=9)
     if title:
